@@ -1,0 +1,128 @@
+/* pg_postmaster_stats 1.0 */
+
+\echo Use "CREATE EXTENSION pg_postmaster_stats" to load this file. \quit
+
+CREATE FUNCTION pg_postmaster_stats_current(
+    OUT sampled_at timestamptz,
+    OUT postmaster_pid integer,
+    OUT worker_pid integer,
+    OUT postmaster_cpu_pct float8,
+    OUT postmaster_cpu_user_pct float8,
+    OUT postmaster_cpu_system_pct float8,
+    OUT postmaster_rss_bytes bigint,
+    OUT postmaster_pagetable_bytes bigint,
+    OUT postmaster_children integer,
+    OUT accept_queue_depth integer,
+    OUT accept_queue_max integer,
+    OUT listen_sockets integer,
+    OUT listen_overflows_per_s float8,
+    OUT connections_per_s float8,
+    OUT connection_setup_p99_seconds float8,
+    OUT connections_total bigint,
+    OUT auth_failures_total bigint,
+    OUT connection_setup_seconds_total float8,
+    OUT samples_total bigint,
+    OUT worker_starts_total bigint,
+    OUT stats_reset timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_current'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pg_postmaster_stats_history(
+    OUT "time" timestamptz,
+    OUT interval_seconds float8,
+    OUT postmaster_cpu_pct float8,
+    OUT postmaster_cpu_user_pct float8,
+    OUT postmaster_cpu_system_pct float8,
+    OUT postmaster_voluntary_ctxsw_per_s float8,
+    OUT postmaster_involuntary_ctxsw_per_s float8,
+    OUT postmaster_rss_bytes bigint,
+    OUT postmaster_pagetable_bytes bigint,
+    OUT postmaster_children integer,
+    OUT accept_queue_depth integer,
+    OUT accept_queue_max integer,
+    OUT listen_overflows_per_s float8,
+    OUT listen_drops_per_s float8,
+    OUT connections_per_s float8,
+    OUT auth_failures_per_s float8,
+    OUT connection_setup_avg_seconds float8,
+    OUT connection_setup_p99_seconds float8,
+    OUT client_backends integer,
+    OUT background_workers integer,
+    OUT autovacuum_workers integer,
+    OUT walsenders integer,
+    OUT children_unregistered integer,
+    OUT sampler_cpu_us float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pg_postmaster_stats_latency(
+    OUT metric text,
+    OUT le_seconds float8,
+    OUT count bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_latency'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pg_postmaster_stats_children(
+    OUT backend_type text,
+    OUT children integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_children'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pg_postmaster_stats_sources(
+    OUT source text,
+    OUT active boolean,
+    OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_sources'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pg_postmaster_stats_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_reset'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW pg_postmaster_stats AS
+    SELECT * FROM pg_postmaster_stats_current();
+CREATE VIEW pg_postmaster_stats_history AS
+    SELECT * FROM pg_postmaster_stats_history();
+CREATE VIEW pg_postmaster_stats_latency AS
+    SELECT * FROM pg_postmaster_stats_latency();
+CREATE VIEW pg_postmaster_stats_children AS
+    SELECT * FROM pg_postmaster_stats_children();
+CREATE VIEW pg_postmaster_stats_sources AS
+    SELECT * FROM pg_postmaster_stats_sources();
+
+COMMENT ON VIEW pg_postmaster_stats IS
+    'Latest sample of the postmaster plus cumulative counters (one row)';
+COMMENT ON VIEW pg_postmaster_stats_history IS
+    'One row per sample, oldest first; rates are per second over the interval before the sample';
+COMMENT ON VIEW pg_postmaster_stats_latency IS
+    'Cumulative latency histograms (Prometheus-style le buckets)';
+COMMENT ON VIEW pg_postmaster_stats_children IS
+    'Live postmaster children by backend type, read at query time';
+COMMENT ON VIEW pg_postmaster_stats_sources IS
+    'Every data source, whether it is active, and why not';
+COMMENT ON FUNCTION pg_postmaster_stats_reset() IS
+    'Zeroes the cumulative counters and histograms; the history is kept';
+
+-- Readable by monitoring roles only; resetting is for superusers unless granted.
+REVOKE ALL ON FUNCTION pg_postmaster_stats_current() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_history() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_latency() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_children() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_sources() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_reset() FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_current() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_history() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_latency() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_children() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_sources() TO pg_monitor;
+
+GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
+    pg_postmaster_stats_latency, pg_postmaster_stats_children,
+    pg_postmaster_stats_sources TO pg_monitor;

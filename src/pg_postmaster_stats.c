@@ -1,0 +1,106 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_postmaster_stats.c
+ *	  Module entry point: GUCs, shared memory request, hooks, worker.
+ *
+ * Everything that needs the postmaster happens only when the library is
+ * loaded from shared_preload_libraries.  Loaded any other way (CREATE
+ * EXTENSION, a function call), the module only defines its GUCs, and every
+ * SQL entry point reports that it must be preloaded.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+
+#include "pps_shmem.h"
+#include "pps_worker.h"
+#include "source_connsetup.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+int			pps_sample_interval_ms = 1000;
+int			pps_history_size = 3600;
+bool		pps_enabled = true;
+
+static shmem_startup_hook_type pps_prev_shmem_startup_hook = NULL;
+
+#ifdef PPS_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type pps_prev_shmem_request_hook = NULL;
+
+static void
+pps_shmem_request_hook(void)
+{
+	if (pps_prev_shmem_request_hook)
+		pps_prev_shmem_request_hook();
+	pps_shmem_request();
+}
+#endif
+
+static void
+pps_shmem_startup_hook(void)
+{
+	if (pps_prev_shmem_startup_hook)
+		pps_prev_shmem_startup_hook();
+	pps_shmem_startup();
+}
+
+static void
+pps_define_gucs(void)
+{
+	DefineCustomIntVariable("pg_postmaster_stats.sample_interval",
+							"Time between two samples of the sampler worker.",
+							NULL,
+							&pps_sample_interval_ms,
+							1000, 100, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_postmaster_stats.history_size",
+							"Number of samples kept in the shared-memory history.",
+							"Each sample takes about 360 bytes of shared memory.",
+							&pps_history_size,
+							3600, 10, 604800,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_postmaster_stats.enabled",
+							 "Collects samples and connection counters.",
+							 NULL,
+							 &pps_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	pps_mark_guc_prefix_reserved("pg_postmaster_stats");
+}
+
+void
+_PG_init(void)
+{
+	pps_define_gucs();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#ifdef PPS_HAVE_SHMEM_REQUEST_HOOK
+	pps_prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pps_shmem_request_hook;
+#else
+	pps_shmem_request();
+#endif
+	pps_prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pps_shmem_startup_hook;
+
+	pps_connsetup_install();
+	pps_worker_register();
+}

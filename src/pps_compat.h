@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_compat.h
+ *	  Every PostgreSQL major-version difference pg_postmaster_stats depends
+ *	  on, as small wrappers, so that the rest of the code reads as if there
+ *	  were one PostgreSQL.
+ *
+ * Built and tested: PostgreSQL 15.  Written from the sources of 14, 16, 17
+ * and 18 but not compiled against them here; see README.md.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PPS_COMPAT_H
+#define PPS_COMPAT_H
+
+#include "miscadmin.h"
+#include "storage/proc.h"
+
+#if PG_VERSION_NUM < 140000 || PG_VERSION_NUM >= 190000
+#error "pg_postmaster_stats supports PostgreSQL 14 to 18"
+#endif
+
+/*
+ * Shared memory requests.  PostgreSQL 15 introduced shmem_request_hook and
+ * made RequestAddinShmemSpace() outside of it an error; 14 requires the call
+ * directly from _PG_init().  pps_install_shmem_request() hides that.
+ */
+#if PG_VERSION_NUM >= 150000
+#define PPS_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+/*
+ * Number of slots in the server's "Backend Status Array" (backend_status.c
+ * keeps the macro private).  Auxiliary processes got a fixed PGPROC count of
+ * their own in 17.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PPS_BACKEND_STATUS_SLOTS() (MaxBackends + NUM_AUXILIARY_PROCS)
+#else
+#define PPS_BACKEND_STATUS_SLOTS() (MaxBackends + NUM_AUXPROCTYPES)
+#endif
+
+/*
+ * Number of BackendType values.  The enum grew and was renumbered in 17 and
+ * 18; BACKEND_NUM_TYPES exists from 17 on.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PPS_BACKEND_NUM_TYPES BACKEND_NUM_TYPES
+#else
+#define PPS_BACKEND_NUM_TYPES (B_LOGGER + 1)
+#endif
+
+/* Upper bound used to size arrays in shared memory, any version. */
+#define PPS_MAX_BACKEND_TYPES 32
+
+StaticAssertDecl(PPS_BACKEND_NUM_TYPES <= PPS_MAX_BACKEND_TYPES,
+				 "BackendType grew beyond PPS_MAX_BACKEND_TYPES");
+
+/* GUC prefix reservation was renamed in 15. */
+#if PG_VERSION_NUM >= 150000
+#define pps_mark_guc_prefix_reserved(prefix) MarkGUCPrefixReserved(prefix)
+#else
+#define pps_mark_guc_prefix_reserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+#endif							/* PPS_COMPAT_H */

@@ -1,0 +1,133 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_shmem.h
+ *	  Shared state of pg_postmaster_stats: cumulative counters, the sample
+ *	  ring and the state of every source.  Locking rules: see pps_shmem.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PPS_SHMEM_H
+#define PPS_SHMEM_H
+
+#include "datatype/timestamp.h"
+#include "port/atomics.h"
+
+#include "pps_compat.h"
+#include "pps_histogram.h"
+
+/* Sources; the order is the order of pg_postmaster_stats_sources. */
+typedef enum PpsSource
+{
+	PPS_SRC_POSTMASTER = 0,		/* /proc/<postmaster pid> */
+	PPS_SRC_ACCEPT,				/* sock_diag listen queues + netstat */
+	PPS_SRC_CONNSETUP,			/* ClientAuthentication_hook */
+	PPS_SRC_CHILDREN,			/* backend status array + /proc children */
+	PPS_NUM_SOURCES
+} PpsSource;
+
+#define PPS_SRC_BIT(s) (1U << (s))
+#define PPS_DETAIL_LEN 256
+
+/*
+ * One sample, taken by the worker once per pg_postmaster_stats.sample_interval.
+ * Rates are over the interval since the previous sample.  Fields that belong
+ * to a source whose bit is clear in "valid" are not meaningful; rate fields
+ * are not meaningful when has_rates is false (first sample after a start).
+ */
+typedef struct PpsSample
+{
+	TimestampTz time;
+	double		interval_seconds;
+	uint32		valid;			/* PPS_SRC_BIT() of sources that answered */
+	bool		has_rates;
+
+	/* postmaster process */
+	double		pm_cpu_pct;
+	double		pm_cpu_user_pct;
+	double		pm_cpu_system_pct;
+	double		pm_voluntary_ctxsw_per_s;
+	double		pm_involuntary_ctxsw_per_s;
+	int64		pm_rss_bytes;
+	int64		pm_pagetable_bytes;
+	int32		pm_children;
+
+	/* accept queue */
+	int32		accept_queue_depth;
+	int32		accept_queue_max;
+	int32		listen_sockets;
+	double		listen_overflows_per_s;
+	double		listen_drops_per_s;
+
+	/* connection setup */
+	double		connections_per_s;
+	double		auth_failures_per_s;
+	double		conn_setup_avg_seconds; /* NaN when no connection */
+	double		conn_setup_p99_seconds; /* bucket bound; NaN likewise */
+
+	/* live children by BackendType, from the backend status array */
+	uint16		children_by_type[PPS_MAX_BACKEND_TYPES];
+	int32		children_unregistered;
+
+	/* the sampler's own CPU time for this tick */
+	double		sampler_cpu_us;
+} PpsSample;
+
+/* A ring slot: seqlock counter, odd while the worker writes the sample. */
+typedef struct PpsSlot
+{
+	pg_atomic_uint64 seq;
+	uint64		index;			/* which sample this is, since server start */
+	PpsSample	sample;
+} PpsSlot;
+
+typedef struct PpsSourceState
+{
+	bool		active;
+	char		detail[PPS_DETAIL_LEN];
+} PpsSourceState;
+
+typedef struct PpsShared
+{
+	/* cumulative counters, written by any backend with atomics */
+	pg_atomic_uint64 connections_total;
+	pg_atomic_uint64 auth_failures_total;
+	PpsHistogram conn_setup;
+
+	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
+	pg_atomic_uint64 reset_generation;
+	pg_atomic_uint64 stats_reset;	/* TimestampTz of the last reset */
+
+	/* worker identity, written by the worker */
+	pg_atomic_uint32 worker_pid;
+	pg_atomic_uint64 worker_starts;
+
+	/* source states, one seqlock for all of them */
+	pg_atomic_uint64 sources_seq;
+	PpsSourceState sources[PPS_NUM_SOURCES];
+
+	/* sample ring; samples_written counts every sample ever appended */
+	int			ring_size;
+	pg_atomic_uint64 samples_written;
+	PpsSlot		ring[FLEXIBLE_ARRAY_MEMBER];
+} PpsShared;
+
+extern PpsShared *pps_shared;
+
+extern Size pps_shmem_size(int history_size);
+extern void pps_shmem_request(void);
+extern void pps_shmem_startup(void);
+
+extern void pps_ring_append(const PpsSample *sample);
+extern bool pps_ring_read(uint64 index, PpsSample *out);
+extern uint64 pps_ring_oldest(void);
+extern bool pps_ring_latest(PpsSample *out);
+
+extern void pps_sources_set(PpsSource src, bool active, const char *fmt,...)
+			pg_attribute_printf(3, 4);
+extern void pps_sources_read(PpsSourceState *out);
+extern const char *pps_source_name(PpsSource src);
+
+extern void pps_counters_reset(void);
+extern void pps_require_loaded(void);
+
+#endif							/* PPS_SHMEM_H */

@@ -1,0 +1,352 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_sql.c
+ *	  SQL-callable functions behind the pg_postmaster_stats views.
+ *
+ * Every function reads shared memory without locks (see pps_shmem.c) and
+ * copies what it needs before building tuples, so a slow client never
+ * holds anything the sampler or the connection hook needs.  A value whose
+ * source did not answer, or a rate without a previous sample, is NULL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "pps_shmem.h"
+#include "pps_worker.h"
+#include "source_children.h"
+#include "source_postmaster.h"
+
+extern int	pps_sample_interval_ms;
+
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_current);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_history);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_latency);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_children);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_sources);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset);
+
+/* Builds tuples column by column, so NULL handling stays in one place. */
+typedef struct PpsRow
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			ncols;
+	int			col;
+} PpsRow;
+
+static void
+pps_row_start(PpsRow *row, TupleDesc tupdesc)
+{
+	row->ncols = tupdesc->natts;
+	row->values = palloc0(sizeof(Datum) * row->ncols);
+	row->nulls = palloc0(sizeof(bool) * row->ncols);
+	row->col = 0;
+}
+
+static void
+pps_row_put(PpsRow *row, bool isnull, Datum value)
+{
+	if (row->col >= row->ncols)
+		elog(ERROR, "pg_postmaster_stats: more values than columns");
+	row->nulls[row->col] = isnull;
+	row->values[row->col] = isnull ? (Datum) 0 : value;
+	row->col++;
+}
+
+static void
+pps_row_float(PpsRow *row, bool valid, double v)
+{
+	pps_row_put(row, !valid || isnan(v), Float8GetDatum(v));
+}
+
+static void
+pps_row_int4(PpsRow *row, bool valid, int32 v)
+{
+	pps_row_put(row, !valid || v < 0, Int32GetDatum(v));
+}
+
+static void
+pps_row_int8(PpsRow *row, bool valid, int64 v)
+{
+	pps_row_put(row, !valid || v < 0, Int64GetDatum(v));
+}
+
+static void
+pps_row_check(PpsRow *row)
+{
+	if (row->col != row->ncols)
+		elog(ERROR, "pg_postmaster_stats: %d values for %d columns; is the extension's SQL up to date?",
+			 row->col, row->ncols);
+}
+
+/* Set up a materialized set-returning function; returns its tupdesc. */
+static TupleDesc
+pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	MemoryContext oldcxt;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	*store = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = *store;
+	rsinfo->setDesc = tupdesc;
+	return tupdesc;
+}
+
+#define HAS(s, src) (((s)->valid & PPS_SRC_BIT(src)) != 0)
+
+static int32
+pps_children_of(const PpsSample *s, BackendType t)
+{
+	return (int32) s->children_by_type[t];
+}
+
+Datum
+pg_postmaster_stats_current(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	PpsSample	s;
+	bool		have;
+	PpsRow		row;
+	PpsHistogramCopy hist;
+	uint32		worker_pid;
+
+	pps_require_loaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	have = pps_ring_latest(&s);
+	if (!have)
+		memset(&s, 0, sizeof(s));
+	pps_hist_copy(&pps_shared->conn_setup, &hist);
+	worker_pid = pg_atomic_read_u32(&pps_shared->worker_pid);
+
+	pps_row_start(&row, tupdesc);
+	pps_row_put(&row, !have, TimestampTzGetDatum(s.time));
+	pps_row_put(&row, false, Int32GetDatum(PostmasterPid));
+	pps_row_put(&row, worker_pid == 0, Int32GetDatum((int32) worker_pid));
+	pps_row_float(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_cpu_pct);
+	pps_row_float(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_cpu_user_pct);
+	pps_row_float(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_cpu_system_pct);
+	pps_row_int8(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_rss_bytes);
+	pps_row_int8(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_pagetable_bytes);
+	pps_row_int4(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_children);
+	pps_row_int4(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.accept_queue_depth);
+	pps_row_int4(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.accept_queue_max);
+	pps_row_int4(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.listen_sockets);
+	pps_row_float(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.listen_overflows_per_s);
+	pps_row_float(&row, have, s.connections_per_s);
+	pps_row_float(&row, have, s.conn_setup_p99_seconds);
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->connections_total));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->auth_failures_total));
+	pps_row_float(&row, true, hist.sum_us / 1e6);
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->samples_written));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->worker_starts));
+	pps_row_put(&row, false,
+				TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&pps_shared->stats_reset)));
+	pps_row_check(&row);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
+}
+
+static void
+pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
+{
+	PpsRow		row;
+	bool		pm = HAS(s, PPS_SRC_POSTMASTER);
+	bool		acc = HAS(s, PPS_SRC_ACCEPT);
+	bool		ch = HAS(s, PPS_SRC_CHILDREN);
+
+	pps_row_start(&row, tupdesc);
+	pps_row_put(&row, false, TimestampTzGetDatum(s->time));
+	pps_row_float(&row, s->has_rates, s->interval_seconds);
+	pps_row_float(&row, pm, s->pm_cpu_pct);
+	pps_row_float(&row, pm, s->pm_cpu_user_pct);
+	pps_row_float(&row, pm, s->pm_cpu_system_pct);
+	pps_row_float(&row, pm, s->pm_voluntary_ctxsw_per_s);
+	pps_row_float(&row, pm, s->pm_involuntary_ctxsw_per_s);
+	pps_row_int8(&row, pm, s->pm_rss_bytes);
+	pps_row_int8(&row, pm, s->pm_pagetable_bytes);
+	pps_row_int4(&row, pm, s->pm_children);
+	pps_row_int4(&row, acc, s->accept_queue_depth);
+	pps_row_int4(&row, acc, s->accept_queue_max);
+	pps_row_float(&row, acc, s->listen_overflows_per_s);
+	pps_row_float(&row, acc, s->listen_drops_per_s);
+	pps_row_float(&row, true, s->connections_per_s);
+	pps_row_float(&row, true, s->auth_failures_per_s);
+	pps_row_float(&row, true, s->conn_setup_avg_seconds);
+	pps_row_float(&row, true, s->conn_setup_p99_seconds);
+	pps_row_int4(&row, ch, pps_children_of(s, B_BACKEND));
+	pps_row_int4(&row, ch, pps_children_of(s, B_BG_WORKER));
+	pps_row_int4(&row, ch, pps_children_of(s, B_AUTOVAC_WORKER));
+	pps_row_int4(&row, ch, pps_children_of(s, B_WAL_SENDER));
+	pps_row_int4(&row, ch, s->children_unregistered);
+	pps_row_float(&row, true, s->sampler_cpu_us);
+	pps_row_check(&row);
+	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
+}
+
+Datum
+pg_postmaster_stats_history(PG_FUNCTION_ARGS)
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+	uint64		end;
+
+	pps_require_loaded();
+	tupdesc = pps_srf_start(fcinfo, &store);
+
+	end = pg_atomic_read_u64(&pps_shared->samples_written);
+	for (uint64 i = pps_ring_oldest(); i < end; i++)
+	{
+		PpsSample	s;
+
+		/* a row overwritten while we read is gone from the window anyway */
+		if (pps_ring_read(i, &s))
+			pps_history_row(store, tupdesc, &s);
+	}
+	return (Datum) 0;
+}
+
+static void
+pps_latency_rows(Tuplestorestate *store, TupleDesc tupdesc, const char *metric,
+				 const PpsHistogramCopy *h)
+{
+	uint64		cumulative = 0;
+
+	for (int k = 0; k < PPS_HIST_BUCKETS; k++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		cumulative += h->bucket[k];
+		values[0] = CStringGetTextDatum(metric);
+		values[1] = Float8GetDatum(pps_hist_upper_seconds(k));
+		values[2] = Int64GetDatum((int64) cumulative);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+}
+
+Datum
+pg_postmaster_stats_latency(PG_FUNCTION_ARGS)
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+	PpsHistogramCopy h;
+
+	pps_require_loaded();
+	tupdesc = pps_srf_start(fcinfo, &store);
+
+	pps_hist_copy(&pps_shared->conn_setup, &h);
+	pps_latency_rows(store, tupdesc, "connection_setup", &h);
+	return (Datum) 0;
+}
+
+/* Live at call time, not from the last sample: this is what psql users want. */
+Datum
+pg_postmaster_stats_children(PG_FUNCTION_ARGS)
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+	PpsChildrenReading r;
+	char		err[PPS_DETAIL_LEN];
+	int32		all;
+
+	pps_require_loaded();
+	tupdesc = pps_srf_start(fcinfo, &store);
+
+	if (!pps_children_read(&r, err, sizeof(err)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not read live children: %s", err)));
+	all = pps_pm_children(PostmasterPid);
+
+	for (int t = 1; t < PPS_BACKEND_NUM_TYPES; t++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(pps_children_type_name(t));
+		values[1] = Int32GetDatum((int32) r.by_type[t]);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+
+	/* children not (yet) in the status array: authenticating, syslogger, ... */
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, all < 0};
+
+		values[0] = CStringGetTextDatum("unregistered");
+		values[1] = Int32GetDatum(Max(all - r.registered, 0));
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+	PpsSourceState states[PPS_NUM_SOURCES];
+	uint32		worker_pid;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	pps_require_loaded();
+	tupdesc = pps_srf_start(fcinfo, &store);
+
+	worker_pid = pg_atomic_read_u32(&pps_shared->worker_pid);
+	values[0] = CStringGetTextDatum("sampler_worker");
+	values[1] = BoolGetDatum(worker_pid != 0);
+	if (worker_pid != 0)
+		values[2] = CStringGetTextDatum(psprintf("pid %u, one sample every %d ms, %d samples kept",
+												 worker_pid, pps_sample_interval_ms,
+												 pps_shared->ring_size));
+	else
+		values[2] = CStringGetTextDatum("not running: the postmaster restarts it within 5 s; "
+										"if it stays down, look for \"" PPS_WORKER_TYPE "\" in the server log");
+	tuplestore_putvalues(store, tupdesc, values, nulls);
+
+	pps_sources_read(states);
+	for (int i = 0; i < PPS_NUM_SOURCES; i++)
+	{
+		values[0] = CStringGetTextDatum(pps_source_name((PpsSource) i));
+		values[1] = BoolGetDatum(states[i].active && worker_pid != 0);
+		values[2] = CStringGetTextDatum(states[i].detail);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+pg_postmaster_stats_reset(PG_FUNCTION_ARGS)
+{
+	pps_require_loaded();
+	pps_counters_reset();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,366 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_worker.c
+ *	  The sampler background worker.
+ *
+ * A static worker started with the postmaster (so it also runs on a standby
+ * before it is consistent).  Every sample_interval it reads each source,
+ * turns cumulative readings into per-interval rates and appends one sample
+ * to the ring.  Ticks follow a deadline schedule (next = previous deadline
+ * + interval), so an hour of samples does not drift by the time each tick
+ * takes; rates divide by the measured time between samples anyway.
+ *
+ * It never needs a database connection or a lock other readers wait for.
+ * An ERROR exits with code 1 and the postmaster starts it again after
+ * PPS_WORKER_RESTART_SECONDS; the counters and the ring live in shared
+ * memory and survive that.  SIGTERM also exits with code 1, so a worker
+ * killed by hand comes back; at server shutdown the postmaster does not
+ * restart anything.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pps_shmem.h"
+#include "pps_worker.h"
+#include "source_accept.h"
+#include "source_children.h"
+#include "source_postmaster.h"
+
+#define PPS_WORKER_RESTART_SECONDS 5
+
+extern int	pps_sample_interval_ms;
+extern bool pps_enabled;
+
+/* Previous cumulative readings, to turn them into per-interval rates. */
+typedef struct PpsPrevious
+{
+	TimestampTz time;			/* 0: no previous sample */
+	bool		pm_ok;
+	PpsPmReading pm;
+	bool		netstat_ok;
+	int64		listen_overflows;
+	int64		listen_drops;
+	uint64		reset_generation;
+	uint64		connections;
+	uint64		auth_failures;
+	PpsHistogramCopy conn_setup;
+} PpsPrevious;
+
+static PpsPrevious prev;
+static long pps_clock_ticks;
+
+void
+pps_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
+	worker.bgw_restart_time = PPS_WORKER_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "pg_postmaster_stats", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "pps_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, PPS_WORKER_TYPE, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, PPS_WORKER_TYPE, BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+pps_worker_on_exit(int code, Datum arg)
+{
+	pps_accept_close();
+	pg_atomic_write_u32(&pps_shared->worker_pid, 0);
+}
+
+static double
+pps_thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000.0 + ts.tv_nsec / 1000.0;
+}
+
+static double
+pps_rate(int64 cur, int64 before, double seconds)
+{
+	/* a counter that went backwards was reset: count from zero */
+	return (double) (cur >= before ? cur - before : cur) / seconds;
+}
+
+static void
+pps_sample_postmaster(PpsSample *s, double seconds)
+{
+	PpsPmReading pm;
+	char		err[PPS_DETAIL_LEN];
+
+	if (!pps_pm_read(PostmasterPid, &pm, err, sizeof(err)))
+	{
+		pps_sources_set(PPS_SRC_POSTMASTER, false, "%s", err);
+		prev.pm_ok = false;
+		return;
+	}
+	s->valid |= PPS_SRC_BIT(PPS_SRC_POSTMASTER);
+	s->pm_rss_bytes = pm.rss_bytes;
+	s->pm_pagetable_bytes = pm.pagetable_bytes;
+	s->pm_children = pm.children;
+
+	if (s->has_rates && prev.pm_ok)
+	{
+		double		tick_s = 1.0 / pps_clock_ticks;
+
+		s->pm_cpu_user_pct = 100.0 * (pm.utime_ticks - prev.pm.utime_ticks) * tick_s / seconds;
+		s->pm_cpu_system_pct = 100.0 * (pm.stime_ticks - prev.pm.stime_ticks) * tick_s / seconds;
+		if (pm.have_runtime && prev.pm.have_runtime)
+			s->pm_cpu_pct = 100.0 * (pm.runtime_ns - prev.pm.runtime_ns) / 1e9 / seconds;
+		else
+			s->pm_cpu_pct = s->pm_cpu_user_pct + s->pm_cpu_system_pct;
+		s->pm_voluntary_ctxsw_per_s =
+			pps_rate(pm.voluntary_ctxsw, prev.pm.voluntary_ctxsw, seconds);
+		s->pm_involuntary_ctxsw_per_s =
+			pps_rate(pm.involuntary_ctxsw, prev.pm.involuntary_ctxsw, seconds);
+	}
+	pps_sources_set(PPS_SRC_POSTMASTER, true,
+					"pid %d: /proc/%d/stat, schedstat%s, status",
+					(int) PostmasterPid, (int) PostmasterPid,
+					pm.have_runtime ? "" : " (missing: CPU from clock ticks)");
+	prev.pm = pm;
+	prev.pm_ok = true;
+}
+
+static void
+pps_sample_accept(PpsSample *s, double seconds)
+{
+	PpsAcceptReading r;
+	char		err[PPS_DETAIL_LEN];
+
+	if (!pps_accept_read(PostmasterPid, &r, err, sizeof(err)))
+	{
+		pps_sources_set(PPS_SRC_ACCEPT, false, "%s", err);
+		prev.netstat_ok = false;
+		return;
+	}
+	s->valid |= PPS_SRC_BIT(PPS_SRC_ACCEPT);
+	s->accept_queue_depth = r.depth;
+	s->accept_queue_max = r.max_backlog;
+	s->listen_sockets = r.nlisteners;
+	if (r.have_netstat && prev.netstat_ok && s->has_rates)
+	{
+		s->listen_overflows_per_s = pps_rate(r.listen_overflows, prev.listen_overflows, seconds);
+		s->listen_drops_per_s = pps_rate(r.listen_drops, prev.listen_drops, seconds);
+	}
+	pps_sources_set(PPS_SRC_ACCEPT, true,
+					"sock_diag netlink: %d listening socket(s) of the postmaster%s",
+					r.nlisteners,
+					r.have_netstat ? "; /proc/net/netstat TcpExt" :
+					"; /proc/net/netstat unreadable, listen overflow rates are NULL");
+	prev.netstat_ok = r.have_netstat;
+	prev.listen_overflows = r.listen_overflows;
+	prev.listen_drops = r.listen_drops;
+}
+
+static void
+pps_sample_connsetup(PpsSample *s, double seconds)
+{
+	uint64		gen = pg_atomic_read_u64(&pps_shared->reset_generation);
+	uint64		conns = pg_atomic_read_u64(&pps_shared->connections_total);
+	uint64		fails = pg_atomic_read_u64(&pps_shared->auth_failures_total);
+	PpsHistogramCopy hist;
+
+	pps_hist_copy(&pps_shared->conn_setup, &hist);
+
+	/* after a reset, the previous readings are from before it */
+	if (gen != prev.reset_generation)
+	{
+		prev.connections = 0;
+		prev.auth_failures = 0;
+		memset(&prev.conn_setup, 0, sizeof(prev.conn_setup));
+		prev.reset_generation = gen;
+	}
+
+	s->valid |= PPS_SRC_BIT(PPS_SRC_CONNSETUP);
+	if (s->has_rates)
+	{
+		uint64		n = conns >= prev.connections ? conns - prev.connections : conns;
+		uint64		sum = hist.sum_us >= prev.conn_setup.sum_us ?
+		hist.sum_us - prev.conn_setup.sum_us : hist.sum_us;
+		uint64		nhist = pps_hist_count(&hist) - Min(pps_hist_count(&prev.conn_setup),
+														pps_hist_count(&hist));
+
+		s->connections_per_s = pps_rate(conns, prev.connections, seconds);
+		s->auth_failures_per_s = pps_rate(fails, prev.auth_failures, seconds);
+		s->conn_setup_avg_seconds = nhist > 0 ? sum / 1e6 / nhist : get_float8_nan();
+		s->conn_setup_p99_seconds = n > 0 ?
+			pps_hist_quantile_delta(&hist, &prev.conn_setup, 0.99) : get_float8_nan();
+	}
+	pps_sources_set(PPS_SRC_CONNSETUP, true,
+					"ClientAuthentication_hook: counts every connection that reaches authentication");
+	prev.connections = conns;
+	prev.auth_failures = fails;
+	prev.conn_setup = hist;
+}
+
+static void
+pps_sample_children(PpsSample *s)
+{
+	PpsChildrenReading r;
+	char		err[PPS_DETAIL_LEN];
+	bool		ok;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	/* attaching can ERROR if the array's size is not what we computed */
+	PG_TRY();
+	{
+		ok = pps_children_read(&r, err, sizeof(err));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		snprintf(err, sizeof(err), "could not attach to the backend status array: %s",
+				 edata->message);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+
+	if (!ok)
+	{
+		pps_sources_set(PPS_SRC_CHILDREN, false, "%s", err);
+		return;
+	}
+	s->valid |= PPS_SRC_BIT(PPS_SRC_CHILDREN);
+	memcpy(s->children_by_type, r.by_type, sizeof(s->children_by_type));
+	if (s->valid & PPS_SRC_BIT(PPS_SRC_POSTMASTER) && s->pm_children >= 0)
+		s->children_unregistered = Max(s->pm_children - r.registered, 0);
+	else
+		s->children_unregistered = -1;
+	pps_sources_set(PPS_SRC_CHILDREN, true,
+					"backend status array (%d registered) and /proc/%d/task/%d/children",
+					r.registered, (int) PostmasterPid, (int) PostmasterPid);
+}
+
+static void
+pps_worker_tick(void)
+{
+	PpsSample	s;
+	double		cpu_start = pps_thread_cpu_us();
+	double		seconds = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.time = GetCurrentTimestamp();
+	if (prev.time != 0 && s.time > prev.time)
+	{
+		seconds = (s.time - prev.time) / 1e6;
+		s.has_rates = true;
+	}
+	s.interval_seconds = seconds;
+
+	/* rates stay NaN (NULL in SQL) unless a source can compute them */
+	s.pm_cpu_pct = s.pm_cpu_user_pct = s.pm_cpu_system_pct = get_float8_nan();
+	s.pm_voluntary_ctxsw_per_s = s.pm_involuntary_ctxsw_per_s = get_float8_nan();
+	s.listen_overflows_per_s = s.listen_drops_per_s = get_float8_nan();
+	s.connections_per_s = s.auth_failures_per_s = get_float8_nan();
+	s.conn_setup_avg_seconds = s.conn_setup_p99_seconds = get_float8_nan();
+
+	pps_sample_postmaster(&s, seconds);
+	pps_sample_accept(&s, seconds);
+	pps_sample_connsetup(&s, seconds);
+	pps_sample_children(&s);
+
+	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
+	pps_ring_append(&s);
+	prev.time = s.time;
+}
+
+static void
+pps_worker_set_disabled(void)
+{
+	for (int i = 0; i < PPS_NUM_SOURCES; i++)
+		pps_sources_set((PpsSource) i, false,
+						"pg_postmaster_stats.enabled is off; set it to on and reload");
+	prev.time = 0;
+	prev.pm_ok = false;
+	prev.netstat_ok = false;
+}
+
+void
+pps_worker_main(Datum arg)
+{
+	TimestampTz next_tick;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	pps_clock_ticks = sysconf(_SC_CLK_TCK);
+	if (pps_clock_ticks <= 0)
+		pps_clock_ticks = 100;
+
+	memset(&prev, 0, sizeof(prev));
+	prev.reset_generation = pg_atomic_read_u64(&pps_shared->reset_generation);
+	pg_atomic_write_u32(&pps_shared->worker_pid, (uint32) MyProcPid);
+	pg_atomic_fetch_add_u64(&pps_shared->worker_starts, 1);
+	before_shmem_exit(pps_worker_on_exit, (Datum) 0);
+
+	next_tick = GetCurrentTimestamp();
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		int64		interval_us = (int64) pps_sample_interval_ms * 1000;
+		long		timeout_ms;
+
+		if (now >= next_tick)
+		{
+			if (pps_enabled)
+				pps_worker_tick();
+			else
+				pps_worker_set_disabled();
+			next_tick += interval_us;
+			/* fell behind by more than a tick (suspended?): resynchronise */
+			if (next_tick <= now)
+				next_tick = now + interval_us;
+			now = GetCurrentTimestamp();
+		}
+
+		timeout_ms = (long) ((next_tick - now + 999) / 1000);
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(timeout_ms, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+		{
+			int			old_interval = pps_sample_interval_ms;
+
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (pps_sample_interval_ms != old_interval)
+				next_tick = GetCurrentTimestamp() + (int64) pps_sample_interval_ms * 1000;
+		}
+	}
+
+	/* exit code 1: a worker stopped by hand is restarted by the postmaster */
+	proc_exit(1);
+}

@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * source_accept.h
+ *	  Connections queued in the kernel, waiting for the postmaster's accept().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SOURCE_ACCEPT_H
+#define SOURCE_ACCEPT_H
+
+#include <sys/types.h>
+
+#define PPS_MAX_LISTENERS 64
+
+typedef struct PpsListener
+{
+	uint64		inode;
+	int			family;			/* AF_INET, AF_INET6 or AF_UNIX */
+	int32		queued;			/* connections waiting for accept() */
+	int32		backlog;		/* the queue's capacity */
+} PpsListener;
+
+typedef struct PpsAcceptReading
+{
+	int			nlisteners;
+	PpsListener listeners[PPS_MAX_LISTENERS];
+	int32		depth;			/* sum of queued over all listeners */
+	int32		max_backlog;	/* largest capacity of any listener */
+	bool		have_netstat;
+	int64		listen_overflows;	/* TcpExt counters, whole network namespace */
+	int64		listen_drops;
+} PpsAcceptReading;
+
+extern bool pps_accept_read(pid_t postmaster_pid, PpsAcceptReading *r,
+							char *err, size_t errlen);
+extern void pps_accept_close(void);
+
+#endif							/* SOURCE_ACCEPT_H */

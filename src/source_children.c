@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * source_children.c
+ *	  Live postmaster children by backend type.
+ *
+ * Every process that has finished starting up registers itself in the
+ * server's "Backend Status Array" (what pg_stat_activity reads).  Building
+ * pg_stat_activity's local copy costs a memcpy of every entry and its
+ * strings; the sampler only needs each entry's pid and type, so it attaches
+ * to the array directly (ShmemInitStruct with the exact size, which fails
+ * loudly rather than guessing if the layout differs) and reads those two
+ * fields under the entry's changecount protocol.  Children that are still
+ * authenticating, and those that never register (syslogger), are the
+ * difference between the postmaster's child count and this sum.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/shmem.h"
+#include "utils/backend_status.h"
+
+#include "source_children.h"
+
+static PgBackendStatus *pps_be_array = NULL;
+static int	pps_be_slots = 0;
+
+static bool
+pps_children_attach(char *err, size_t errlen)
+{
+	bool		found;
+	Size		size;
+
+	if (pps_be_array != NULL)
+		return true;
+
+	pps_be_slots = PPS_BACKEND_STATUS_SLOTS();
+	size = mul_size(sizeof(PgBackendStatus), pps_be_slots);
+	pps_be_array = (PgBackendStatus *)
+		ShmemInitStruct("Backend Status Array", size, &found);
+	if (!found)
+	{
+		/* a fresh allocation means this server names it differently */
+		pps_be_array = NULL;
+		snprintf(err, errlen, "the server has no \"Backend Status Array\" in shared memory");
+		return false;
+	}
+	return true;
+}
+
+bool
+pps_children_read(PpsChildrenReading *r, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	if (!pps_children_attach(err, errlen))
+		return false;
+
+	for (int i = 0; i < pps_be_slots; i++)
+	{
+		volatile PgBackendStatus *be = &pps_be_array[i];
+		int			pid;
+		int			type;
+
+		for (;;)
+		{
+			int			before;
+			int			after;
+
+			pgstat_begin_read_activity(be, before);
+			pid = be->st_procpid;
+			type = (int) be->st_backendType;
+			pgstat_end_read_activity(be, after);
+			if (pgstat_read_activity_complete(before, after))
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (pid > 0 && type >= 0 && type < PPS_MAX_BACKEND_TYPES)
+		{
+			r->by_type[type]++;
+			r->registered++;
+		}
+	}
+	return true;
+}
+
+const char *
+pps_children_type_name(int backend_type)
+{
+	return GetBackendTypeDesc((BackendType) backend_type);
+}
