@@ -63,15 +63,6 @@ pps_define_gucs(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("pg_postmaster_stats.history_size",
-							"Number of samples kept in the shared-memory history.",
-							"Each sample takes about 360 bytes of shared memory.",
-							&pps_history_size,
-							3600, 10, 604800,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-
 	DefineCustomBoolVariable("pg_postmaster_stats.enabled",
 							 "Collects samples and connection counters.",
 							 NULL,
@@ -80,6 +71,17 @@ pps_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* PGC_POSTMASTER variables can only be created while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("pg_postmaster_stats.history_size",
+								"Number of samples kept in the shared-memory history.",
+								"Each sample takes about 360 bytes of shared memory.",
+								&pps_history_size,
+								3600, 10, 604800,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	pps_mark_guc_prefix_reserved("pg_postmaster_stats");
 }

@@ -1,0 +1,76 @@
+-- The SQL surface: every view, its columns in order, and their types.
+SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod)
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+ WHERE c.relname LIKE 'pg_postmaster_stats%' AND c.relkind = 'v'
+   AND a.attnum > 0
+ ORDER BY c.relname, a.attnum;
+
+-- Every function is VOLATILE: these are live data.
+SELECT proname, provolatile FROM pg_proc
+ WHERE proname LIKE 'pg_postmaster_stats%' ORDER BY proname;
+
+-- Wait for the sampler's first samples (sample_interval is 200 ms here).
+DO $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN (SELECT samples_total FROM pg_postmaster_stats) >= 3;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+
+-- One row, with the postmaster and the worker identified.
+SELECT count(*) AS rows,
+       bool_and(worker_pid > 0) AS worker_running,
+       bool_and(sampled_at IS NOT NULL) AS sampled,
+       bool_and(postmaster_cpu_pct >= 0) AS cpu_ok,
+       bool_and(postmaster_rss_bytes > 0 AND postmaster_pagetable_bytes > 0) AS memory_ok,
+       bool_and(accept_queue_depth = 0 AND accept_queue_max > 0) AS queue_ok,
+       bool_and(listen_sockets >= 1) AS listening,
+       bool_and(connections_total >= 1) AS counted_me,
+       bool_and(worker_starts_total = 1) AS started_once
+  FROM pg_postmaster_stats;
+
+-- The postmaster_pid column is the real postmaster: the parent of this backend.
+SELECT postmaster_pid = (SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 4)::int)
+       AS is_my_parent
+  FROM pg_postmaster_stats;
+
+-- Every source is named and active on Linux.
+SELECT source, active FROM pg_postmaster_stats_sources ORDER BY source;
+
+-- Histogram buckets are cumulative, end at +Infinity, and the last one counts
+-- every connection since the reset.
+SELECT metric, count(*) AS buckets,
+       max(le_seconds) = 'Infinity' AS ends_at_inf,
+       bool_and(le_seconds > 0) AS positive_bounds
+  FROM pg_postmaster_stats_latency GROUP BY metric;
+SELECT bool_and(ok) AS cumulative FROM (
+  SELECT count >= lag(count, 1, 0::bigint) OVER (ORDER BY le_seconds) AS ok
+    FROM pg_postmaster_stats_latency WHERE metric = 'connection_setup') s;
+SELECT (SELECT count FROM pg_postmaster_stats_latency
+         WHERE metric = 'connection_setup' AND le_seconds = 'Infinity')
+     = (SELECT connections_total FROM pg_postmaster_stats) AS inf_bucket_is_total;
+
+-- This session is a client backend; the checkpointer always runs.
+SELECT backend_type, children >= 1 AS present FROM pg_postmaster_stats_children
+ WHERE backend_type IN ('client backend', 'checkpointer') ORDER BY 1;
+SELECT count(*) FILTER (WHERE backend_type = 'unregistered') AS unregistered_row
+  FROM pg_postmaster_stats_children;
+
+-- History: oldest first, first column "time", rates only after the first sample.
+SELECT count(*) >= 3 AS has_rows,
+       bool_and(interval_seconds > 0 OR interval_seconds IS NULL) AS intervals_positive
+  FROM pg_postmaster_stats_history;
+SELECT bool_and(t > prev) AS ordered FROM (
+  SELECT "time" AS t, lag("time") OVER (ORDER BY "time") AS prev
+    FROM pg_postmaster_stats_history) s WHERE prev IS NOT NULL;
+
+-- Reset zeroes the counters and moves stats_reset, and keeps the history.
+SELECT count(*) AS history_before FROM pg_postmaster_stats_history \gset
+SELECT stats_reset AS reset_before FROM pg_postmaster_stats \gset
+SELECT pg_postmaster_stats_reset();
+SELECT connections_total, auth_failures_total, connection_setup_seconds_total,
+       stats_reset > :'reset_before' AS reset_moved
+  FROM pg_postmaster_stats;
+SELECT sum(count) AS histogram_after_reset FROM pg_postmaster_stats_latency;
+SELECT count(*) >= :history_before AS history_kept FROM pg_postmaster_stats_history;

@@ -1,0 +1,25 @@
+-- Views are for pg_monitor; the reset is not for PUBLIC.
+CREATE ROLE pps_nobody LOGIN;
+CREATE ROLE pps_watcher LOGIN IN ROLE pg_monitor;
+
+SELECT fn, has_function_privilege('pps_nobody', fn, 'EXECUTE') AS nobody,
+       has_function_privilege('pps_watcher', fn, 'EXECUTE') AS watcher
+  FROM unnest(ARRAY['pg_postmaster_stats_current()', 'pg_postmaster_stats_history()',
+                    'pg_postmaster_stats_latency()', 'pg_postmaster_stats_children()',
+                    'pg_postmaster_stats_sources()', 'pg_postmaster_stats_reset()']) fn
+ ORDER BY fn;
+
+SET ROLE pps_watcher;
+SELECT count(*) FROM pg_postmaster_stats;
+SELECT count(*) > 0 AS readable FROM pg_postmaster_stats_sources;
+SELECT pg_postmaster_stats_reset();
+RESET ROLE;
+
+SET ROLE pps_nobody;
+SELECT count(*) FROM pg_postmaster_stats;
+SELECT * FROM pg_postmaster_stats_current();
+SELECT pg_postmaster_stats_reset();
+RESET ROLE;
+
+DROP ROLE pps_nobody;
+DROP ROLE pps_watcher;

@@ -1,0 +1,55 @@
+# Shared helpers for the pg_postmaster_stats TAP tests.
+package PpsTest;
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep);
+use Exporter 'import';
+
+our @EXPORT = qw(pps_node poll_session median);
+
+# A started node with the library preloaded and the extension created.
+sub pps_node
+{
+	my ($name, %conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my $extra = join('', map { "$_ = $conf{$_}\n" } sort keys %conf);
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'pg_postmaster_stats'\n" . $extra);
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION pg_postmaster_stats');
+	return $node;
+}
+
+# Run $sql in an open session until it returns $want; returns the last value.
+# Polling over one session opens no connections, so it does not disturb
+# the connection counters under test.
+sub poll_session
+{
+	my ($session, $sql, $want, $timeout_s) = @_;
+	$timeout_s //= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time() + $timeout_s;
+	my $got;
+	while (1)
+	{
+		$got = $session->query_safe($sql);
+		return $got if defined $got && $got eq $want;
+		last if time() > $deadline;
+		usleep(50_000);
+	}
+	return $got;
+}
+
+sub median
+{
+	my @v = sort { $a <=> $b } @_;
+	return undef unless @v;
+	return $v[ int($#v / 2) ] if @v % 2;
+	return ($v[ $#v / 2 - 0.5 ] + $v[ $#v / 2 + 0.5 ]) / 2;
+}
+
+1;
