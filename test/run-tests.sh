@@ -9,52 +9,25 @@
 set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
-PG_MAJOR=${PG_MAJOR:-15}
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 TEST_USER=${TEST_USER:-postgres}
+. "$SRC_DIR/test/lib/install-deps.sh"
 
-APT_PACKAGES=(
-	make gcc libc6-dev
-	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-contrib
-	libkrb5-dev libssl-dev		# headers pulled in by libpq-be.h
-	libipc-run-perl				# prove with PostgreSQL::Test::Cluster
-	iproute2 procps
-)
-
-step() { printf '\n==> %s\n' "$*"; }
-
-if [ "$(id -u)" -eq 0 ]; then
-	step "installing packages: ${APT_PACKAGES[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
-fi
-
-step "building with $PG_CONFIG ($("$PG_CONFIG" --version))"
-make -C "$SRC_DIR" PG_CONFIG="$PG_CONFIG" clean >/dev/null
-make -C "$SRC_DIR" PG_CONFIG="$PG_CONFIG" COPT=-Werror
-
-if [ "$(id -u)" -eq 0 ]; then
-	step "installing the extension"
-	make -C "$SRC_DIR" PG_CONFIG="$PG_CONFIG" install
-	RUN_AS=(runuser -u "$TEST_USER" --)
-else
-	RUN_AS=()
-fi
+pps_install_packages
+pps_build_install "$SRC_DIR"
 
 WORK_DIR=$(mktemp -d /tmp/pps-tests.XXXXXX)
 trap 'rm -rf "$WORK_DIR"' EXIT
 cp -a "$SRC_DIR/." "$WORK_DIR/"
 rm -rf "$WORK_DIR/.git"
-[ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$WORK_DIR"
+if [ "$(id -u)" -eq 0 ]; then chown -R "$TEST_USER" "$WORK_DIR"; fi
 
-step "pg_regress and TAP tests (as ${TEST_USER:-$(id -un)})"
+pps_step "pg_regress and TAP tests"
 status=0
-(cd "$WORK_DIR" && "${RUN_AS[@]}" make PG_CONFIG="$PG_CONFIG" installcheck) || status=$?
+(cd "$WORK_DIR" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck) || status=$?
 
 if [ "$status" -ne 0 ]; then
-	step "failure details"
-	[ -f "$WORK_DIR/regression.diffs" ] && cat "$WORK_DIR/regression.diffs"
+	pps_step "failure details"
+	if [ -f "$WORK_DIR/regression.diffs" ]; then cat "$WORK_DIR/regression.diffs"; fi
 	for log in "$WORK_DIR"/tmp_check/log/regress_log_*; do
 		[ -f "$log" ] || continue
 		echo "----- $log (last 60 lines)"

@@ -1,0 +1,51 @@
+#!/bin/bash
+# Installs, as root on Debian 12, everything needed to build, install, test
+# and demo pg_postmaster_stats; then builds and installs it.  Sourced by
+# test/run-tests.sh and test/demo.sh.
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+
+PPS_APT_PACKAGES=(
+	make gcc libc6-dev
+	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-contrib
+	libkrb5-dev libssl-dev		# headers pulled in by libpq-be.h
+	libipc-run-perl				# prove with PostgreSQL::Test::Cluster
+	iproute2 procps util-linux
+)
+
+pps_step() { printf '\n==> %s\n' "$*"; }
+
+# apt packages, when running as root
+pps_install_packages()
+{
+	[ "$(id -u)" -eq 0 ] || return 0
+	pps_step "installing packages: ${PPS_APT_PACKAGES[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${PPS_APT_PACKAGES[@]}" >/dev/null
+}
+
+# warning-free build (-Werror) and, as root, make install
+pps_build_install()
+{
+	local src=$1
+	pps_step "building with $PG_CONFIG ($("$PG_CONFIG" --version))"
+	make -C "$src" PG_CONFIG="$PG_CONFIG" clean >/dev/null
+	make -C "$src" PG_CONFIG="$PG_CONFIG" COPT=-Werror
+	if [ "$(id -u)" -eq 0 ]; then
+		pps_step "installing the extension"
+		make -C "$src" PG_CONFIG="$PG_CONFIG" install
+	fi
+}
+
+# run a command as the unprivileged cluster owner when we are root
+pps_as_owner()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u "${TEST_USER:-postgres}" -- "$@"
+	else
+		"$@"
+	fi
+}
