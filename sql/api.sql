@@ -74,3 +74,8 @@ SELECT connections_total, auth_failures_total, connection_setup_seconds_total,
   FROM pg_postmaster_stats;
 SELECT sum(count) AS histogram_after_reset FROM pg_postmaster_stats_latency;
 SELECT count(*) >= :history_before AS history_kept FROM pg_postmaster_stats_history;
+
+-- Shared memory footprint at the default history_size (3600): under 2 MB.
+SELECT name, size < 2 * 1024 * 1024 AS under_2mb, size
+  FROM pg_shmem_allocations WHERE name = 'pg_postmaster_stats';
+SHOW pg_postmaster_stats.history_size;
