@@ -8,8 +8,10 @@ OBJS = \
 	src/pps_sql.o \
 	src/pps_worker.o \
 	src/source_accept.o \
+	src/source_bgworkers.o \
 	src/source_children.o \
 	src/source_connsetup.o \
+	src/source_parallel.o \
 	src/source_postmaster.o
 
 EXTENSION = pg_postmaster_stats

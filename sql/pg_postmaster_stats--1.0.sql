@@ -21,6 +21,9 @@ CREATE FUNCTION pg_postmaster_stats_current(
     OUT connections_total bigint,
     OUT auth_failures_total bigint,
     OUT connection_setup_seconds_total float8,
+    OUT parallel_workers_planned_total bigint,
+    OUT parallel_workers_launched_total bigint,
+    OUT bgworker_registrations_total bigint,
     OUT samples_total bigint,
     OUT worker_starts_total bigint,
     OUT stats_reset timestamptz)
@@ -52,6 +55,15 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT autovacuum_workers integer,
     OUT walsenders integer,
     OUT children_unregistered integer,
+    OUT autovacuum_workers_started integer,
+    OUT bgworker_slots_in_use integer,
+    OUT bgworker_slots_not_started integer,
+    OUT parallel_workers_active integer,
+    OUT bgworker_registrations_per_s float8,
+    OUT parallel_workers_registered_per_s float8,
+    OUT parallel_workers_terminated_per_s float8,
+    OUT parallel_workers_planned_per_s float8,
+    OUT parallel_workers_launched_per_s float8,
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -80,6 +92,25 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_sources'
 LANGUAGE C VOLATILE STRICT;
 
+CREATE FUNCTION pg_postmaster_stats_bgworkers(
+    OUT sampled_at timestamptz,
+    OUT slots_total integer,
+    OUT slots_in_use integer,
+    OUT slots_not_started integer,
+    OUT parallel_workers_active integer,
+    OUT autovacuum_workers integer,
+    OUT registrations_total bigint,
+    OUT parallel_workers_registered_total bigint,
+    OUT parallel_workers_terminated_total bigint,
+    OUT parallel_queries_total bigint,
+    OUT parallel_workers_planned_total bigint,
+    OUT parallel_workers_launched_total bigint,
+    OUT parallel_workers_shortfall_total bigint,
+    OUT autovacuum_workers_started_total bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_bgworkers'
+LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION pg_postmaster_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_reset'
@@ -95,6 +126,8 @@ CREATE VIEW pg_postmaster_stats_children AS
     SELECT * FROM pg_postmaster_stats_children();
 CREATE VIEW pg_postmaster_stats_sources AS
     SELECT * FROM pg_postmaster_stats_sources();
+CREATE VIEW pg_postmaster_stats_bgworkers AS
+    SELECT * FROM pg_postmaster_stats_bgworkers();
 
 COMMENT ON VIEW pg_postmaster_stats IS
     'Latest sample of the postmaster plus cumulative counters (one row)';
@@ -106,6 +139,8 @@ COMMENT ON VIEW pg_postmaster_stats_children IS
     'Live postmaster children by backend type, read at query time';
 COMMENT ON VIEW pg_postmaster_stats_sources IS
     'Every data source, whether it is active, and why not';
+COMMENT ON VIEW pg_postmaster_stats_bgworkers IS
+    'Background-worker slots, registrations and parallel workers planned vs launched';
 COMMENT ON FUNCTION pg_postmaster_stats_reset() IS
     'Zeroes the cumulative counters and histograms; the history is kept';
 
@@ -115,6 +150,7 @@ REVOKE ALL ON FUNCTION pg_postmaster_stats_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_latency() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_children() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_sources() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_bgworkers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_reset() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_current() TO pg_monitor;
@@ -122,7 +158,8 @@ GRANT EXECUTE ON FUNCTION pg_postmaster_stats_history() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_latency() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_children() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_sources() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_bgworkers() TO pg_monitor;
 
 GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
     pg_postmaster_stats_latency, pg_postmaster_stats_children,
-    pg_postmaster_stats_sources TO pg_monitor;
+    pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers TO pg_monitor;

@@ -20,6 +20,7 @@
 #include "pps_shmem.h"
 #include "pps_worker.h"
 #include "source_connsetup.h"
+#include "source_parallel.h"
 
 PG_MODULE_MAGIC;
 
@@ -104,5 +105,6 @@ _PG_init(void)
 	shmem_startup_hook = pps_shmem_startup_hook;
 
 	pps_connsetup_install();
+	pps_parallel_install();
 	pps_worker_register();
 }

@@ -14,6 +14,7 @@
 #define PPS_COMPAT_H
 
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/proc.h"
 
 #if PG_VERSION_NUM < 140000 || PG_VERSION_NUM >= 190000
@@ -55,6 +56,32 @@
 
 StaticAssertDecl(PPS_BACKEND_NUM_TYPES <= PPS_MAX_BACKEND_TYPES,
 				 "BackendType grew beyond PPS_MAX_BACKEND_TYPES");
+
+/*
+ * bgworker.c keeps its shared array private.  The layout below is the same
+ * in 14 through 18 (in_use, terminate, pid, generation, then the worker
+ * definition); source_bgworkers.c checks it against the server's own
+ * BackgroundWorkerShmemSize() before reading anything, so a mismatch turns
+ * the source off instead of misreading memory.
+ */
+typedef struct PpsBgwSlot
+{
+	bool		in_use;
+	bool		terminate;
+	pid_t		pid;			/* InvalidPid: not started yet; 0: exited */
+	uint64		generation;		/* bumped by every dynamic registration */
+	BackgroundWorker worker;
+} PpsBgwSlot;
+
+typedef struct PpsBgwArray
+{
+	int			total_slots;
+	uint32		parallel_register_count;
+	uint32		parallel_terminate_count;
+	PpsBgwSlot	slot[FLEXIBLE_ARRAY_MEMBER];
+} PpsBgwArray;
+
+#define PPS_BGW_SEGMENT_NAME "Background Worker Data"
 
 /* GUC prefix reservation was renamed in 15. */
 #if PG_VERSION_NUM >= 150000

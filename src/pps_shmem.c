@@ -5,10 +5,11 @@
  *
  * Who writes, who reads, and how:
  *
- * - Cumulative counters (connections_total, auth_failures_total, the
- *	 connection-setup histogram) are pg_atomic_uint64.  Any backend adds to
- *	 them with fetch-add from ClientAuthentication_hook; readers load them
- *	 with atomic reads.  pg_postmaster_stats_reset() writes zeros and bumps
+ * - Cumulative counters are pg_atomic_uint64.  Any backend adds to the
+ *	 connection counters and histogram (ClientAuthentication_hook) and to the
+ *	 parallel-query counters (ExecutorEnd_hook) with fetch-add; the worker
+ *	 adds the registry deltas (bgw_*, autovacuum_started_total) the same
+ *	 way; readers load them with atomic reads.  pg_postmaster_stats_reset() writes zeros and bumps
  *	 reset_generation so the worker can tell a reset from a wrap.  No lock:
  *	 a counter read during a reset may be from either side of it.
  *
@@ -54,6 +55,8 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_ACCEPT] = "accept_queue",
 	[PPS_SRC_CONNSETUP] = "connection_setup",
 	[PPS_SRC_CHILDREN] = "children",
+	[PPS_SRC_BGWORKERS] = "bgworker_registry",
+	[PPS_SRC_PARALLEL] = "parallel_query",
 };
 
 Size
@@ -82,6 +85,13 @@ pps_shmem_startup(void)
 		pg_atomic_init_u64(&pps_shared->connections_total, 0);
 		pg_atomic_init_u64(&pps_shared->auth_failures_total, 0);
 		pps_hist_init(&pps_shared->conn_setup);
+		pg_atomic_init_u64(&pps_shared->parallel_queries_total, 0);
+		pg_atomic_init_u64(&pps_shared->parallel_planned_total, 0);
+		pg_atomic_init_u64(&pps_shared->parallel_launched_total, 0);
+		pg_atomic_init_u64(&pps_shared->bgw_registrations_total, 0);
+		pg_atomic_init_u64(&pps_shared->bgw_parallel_registered_total, 0);
+		pg_atomic_init_u64(&pps_shared->bgw_parallel_terminated_total, 0);
+		pg_atomic_init_u64(&pps_shared->autovacuum_started_total, 0);
 		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
 		pg_atomic_init_u64(&pps_shared->stats_reset,
 						   (uint64) GetCurrentTimestamp());
@@ -241,6 +251,13 @@ pps_counters_reset(void)
 	pg_atomic_write_u64(&pps_shared->connections_total, 0);
 	pg_atomic_write_u64(&pps_shared->auth_failures_total, 0);
 	pps_hist_zero(&pps_shared->conn_setup);
+	pg_atomic_write_u64(&pps_shared->parallel_queries_total, 0);
+	pg_atomic_write_u64(&pps_shared->parallel_planned_total, 0);
+	pg_atomic_write_u64(&pps_shared->parallel_launched_total, 0);
+	pg_atomic_write_u64(&pps_shared->bgw_registrations_total, 0);
+	pg_atomic_write_u64(&pps_shared->bgw_parallel_registered_total, 0);
+	pg_atomic_write_u64(&pps_shared->bgw_parallel_terminated_total, 0);
+	pg_atomic_write_u64(&pps_shared->autovacuum_started_total, 0);
 	pg_atomic_write_u64(&pps_shared->stats_reset,
 						(uint64) GetCurrentTimestamp());
 	pg_atomic_fetch_add_u64(&pps_shared->reset_generation, 1);

@@ -22,6 +22,8 @@ typedef enum PpsSource
 	PPS_SRC_ACCEPT,				/* sock_diag listen queues + netstat */
 	PPS_SRC_CONNSETUP,			/* ClientAuthentication_hook */
 	PPS_SRC_CHILDREN,			/* backend status array + /proc children */
+	PPS_SRC_BGWORKERS,			/* the server's background-worker registry */
+	PPS_SRC_PARALLEL,			/* ExecutorEnd_hook: parallel workers planned/launched */
 	PPS_NUM_SOURCES
 } PpsSource;
 
@@ -67,6 +69,20 @@ typedef struct PpsSample
 	/* live children by BackendType, from the backend status array */
 	uint16		children_by_type[PPS_MAX_BACKEND_TYPES];
 	int32		children_unregistered;
+	int32		autovacuum_workers_started; /* new autovacuum pids seen */
+
+	/* background-worker registry */
+	int32		bgw_slots_total;
+	int32		bgw_slots_in_use;
+	int32		bgw_not_started;
+	int32		bgw_parallel_active;	/* registered minus terminated */
+	double		bgw_registrations_per_s;
+	double		bgw_parallel_registered_per_s;
+	double		bgw_parallel_terminated_per_s;
+
+	/* parallel query demand and supply (executor hook) */
+	double		parallel_planned_per_s;
+	double		parallel_launched_per_s;
 
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;
@@ -92,6 +108,17 @@ typedef struct PpsShared
 	pg_atomic_uint64 connections_total;
 	pg_atomic_uint64 auth_failures_total;
 	PpsHistogram conn_setup;
+
+	/* parallel query, written by leaders' ExecutorEnd_hook */
+	pg_atomic_uint64 parallel_queries_total;
+	pg_atomic_uint64 parallel_planned_total;
+	pg_atomic_uint64 parallel_launched_total;
+
+	/* accumulated by the worker from the registry's deltas */
+	pg_atomic_uint64 bgw_registrations_total;
+	pg_atomic_uint64 bgw_parallel_registered_total;
+	pg_atomic_uint64 bgw_parallel_terminated_total;
+	pg_atomic_uint64 autovacuum_started_total;
 
 	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
 	pg_atomic_uint64 reset_generation;

@@ -35,6 +35,7 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_latency);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_children);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_sources);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_bgworkers);
 
 /* Builds tuples column by column, so NULL handling stays in one place. */
 typedef struct PpsRow
@@ -164,6 +165,9 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->connections_total));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->auth_failures_total));
 	pps_row_float(&row, true, hist.sum_us / 1e6);
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->parallel_planned_total));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->parallel_launched_total));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->bgw_registrations_total));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->samples_written));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->worker_starts));
 	pps_row_put(&row, false,
@@ -180,6 +184,8 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	bool		pm = HAS(s, PPS_SRC_POSTMASTER);
 	bool		acc = HAS(s, PPS_SRC_ACCEPT);
 	bool		ch = HAS(s, PPS_SRC_CHILDREN);
+	bool		bgw = HAS(s, PPS_SRC_BGWORKERS);
+	bool		par = HAS(s, PPS_SRC_PARALLEL);
 
 	pps_row_start(&row, tupdesc);
 	pps_row_put(&row, false, TimestampTzGetDatum(s->time));
@@ -205,6 +211,15 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	pps_row_int4(&row, ch, pps_children_of(s, B_AUTOVAC_WORKER));
 	pps_row_int4(&row, ch, pps_children_of(s, B_WAL_SENDER));
 	pps_row_int4(&row, ch, s->children_unregistered);
+	pps_row_int4(&row, ch, s->autovacuum_workers_started);
+	pps_row_int4(&row, bgw, s->bgw_slots_in_use);
+	pps_row_int4(&row, bgw, s->bgw_not_started);
+	pps_row_int4(&row, bgw, s->bgw_parallel_active);
+	pps_row_float(&row, bgw, s->bgw_registrations_per_s);
+	pps_row_float(&row, bgw, s->bgw_parallel_registered_per_s);
+	pps_row_float(&row, bgw, s->bgw_parallel_terminated_per_s);
+	pps_row_float(&row, par, s->parallel_planned_per_s);
+	pps_row_float(&row, par, s->parallel_launched_per_s);
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
@@ -349,4 +364,47 @@ pg_postmaster_stats_reset(PG_FUNCTION_ARGS)
 	pps_require_loaded();
 	pps_counters_reset();
 	PG_RETURN_VOID();
+}
+
+/* One row: cumulative counters (live) and slot usage (latest sample). */
+Datum
+pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	PpsSample	s;
+	bool		have;
+	bool		bgw;
+	PpsRow		row;
+	uint64		planned;
+	uint64		launched;
+
+	pps_require_loaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	have = pps_ring_latest(&s);
+	if (!have)
+		memset(&s, 0, sizeof(s));
+	bgw = have && HAS(&s, PPS_SRC_BGWORKERS);
+	planned = pg_atomic_read_u64(&pps_shared->parallel_planned_total);
+	launched = pg_atomic_read_u64(&pps_shared->parallel_launched_total);
+
+	pps_row_start(&row, tupdesc);
+	pps_row_put(&row, !have, TimestampTzGetDatum(s.time));
+	pps_row_int4(&row, bgw, s.bgw_slots_total);
+	pps_row_int4(&row, bgw, s.bgw_slots_in_use);
+	pps_row_int4(&row, bgw, s.bgw_not_started);
+	pps_row_int4(&row, bgw, s.bgw_parallel_active);
+	pps_row_int4(&row, have && HAS(&s, PPS_SRC_CHILDREN), s.children_by_type[B_AUTOVAC_WORKER]);
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->bgw_registrations_total));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->bgw_parallel_registered_total));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->bgw_parallel_terminated_total));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->parallel_queries_total));
+	pps_row_int8(&row, true, (int64) planned);
+	pps_row_int8(&row, true, (int64) launched);
+	pps_row_int8(&row, true, (int64) (planned >= launched ? planned - launched : 0));
+	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->autovacuum_started_total));
+	pps_row_check(&row);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
 }

@@ -38,6 +38,7 @@
 #include "pps_shmem.h"
 #include "pps_worker.h"
 #include "source_accept.h"
+#include "source_bgworkers.h"
 #include "source_children.h"
 #include "source_postmaster.h"
 
@@ -59,6 +60,14 @@ typedef struct PpsPrevious
 	uint64		connections;
 	uint64		auth_failures;
 	PpsHistogramCopy conn_setup;
+	bool		bgw_ok;
+	uint32		parallel_register_count;
+	uint32		parallel_terminate_count;
+	uint64		parallel_planned;
+	uint64		parallel_launched;
+	bool		children_ok;
+	int			n_autovacuum;
+	int			autovacuum_pids[PPS_MAX_AUTOVACUUM_PIDS];
 } PpsPrevious;
 
 static PpsPrevious prev;
@@ -189,6 +198,8 @@ pps_sample_connsetup(PpsSample *s, double seconds)
 	{
 		prev.connections = 0;
 		prev.auth_failures = 0;
+		prev.parallel_planned = 0;
+		prev.parallel_launched = 0;
 		memset(&prev.conn_setup, 0, sizeof(prev.conn_setup));
 		prev.reset_generation = gen;
 	}
@@ -245,10 +256,37 @@ pps_sample_children(PpsSample *s)
 	if (!ok)
 	{
 		pps_sources_set(PPS_SRC_CHILDREN, false, "%s", err);
+		prev.children_ok = false;
 		return;
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_CHILDREN);
 	memcpy(s->children_by_type, r.by_type, sizeof(s->children_by_type));
+
+	/*
+	 * Autovacuum workers started: pids not seen in the previous sample.  A
+	 * worker that lived and died between two samples is missed; the eBPF
+	 * exit counts are exact.
+	 */
+	s->autovacuum_workers_started = -1;
+	if (prev.children_ok)
+	{
+		int			started = 0;
+
+		for (int i = 0; i < r.n_autovacuum; i++)
+		{
+			bool		seen = false;
+
+			for (int j = 0; j < prev.n_autovacuum && !seen; j++)
+				seen = prev.autovacuum_pids[j] == r.autovacuum_pids[i];
+			if (!seen)
+				started++;
+		}
+		s->autovacuum_workers_started = started;
+		pg_atomic_fetch_add_u64(&pps_shared->autovacuum_started_total, started);
+	}
+	prev.children_ok = true;
+	prev.n_autovacuum = r.n_autovacuum;
+	memcpy(prev.autovacuum_pids, r.autovacuum_pids, sizeof(int) * r.n_autovacuum);
 	if (s->valid & PPS_SRC_BIT(PPS_SRC_POSTMASTER) && s->pm_children >= 0)
 		s->children_unregistered = Max(s->pm_children - r.registered, 0);
 	else
@@ -256,6 +294,67 @@ pps_sample_children(PpsSample *s)
 	pps_sources_set(PPS_SRC_CHILDREN, true,
 					"backend status array (%d registered) and /proc/%d/task/%d/children",
 					r.registered, (int) PostmasterPid, (int) PostmasterPid);
+}
+
+static void
+pps_sample_bgworkers(PpsSample *s, double seconds)
+{
+	PpsBgwReading r;
+	char		err[PPS_DETAIL_LEN];
+
+	if (!pps_bgw_read(&r, err, sizeof(err)))
+	{
+		pps_sources_set(PPS_SRC_BGWORKERS, false, "%s", err);
+		prev.bgw_ok = false;
+		return;
+	}
+	s->valid |= PPS_SRC_BIT(PPS_SRC_BGWORKERS);
+	s->bgw_slots_total = r.slots_total;
+	s->bgw_slots_in_use = r.slots_in_use;
+	s->bgw_not_started = r.not_started;
+	s->bgw_parallel_active = (int32) (uint32) (r.parallel_register_count - r.parallel_terminate_count);
+
+	/* registrations are counted since the previous read, whatever the gap */
+	pg_atomic_fetch_add_u64(&pps_shared->bgw_registrations_total, r.registrations);
+	if (prev.bgw_ok)
+	{
+		/* uint32 arithmetic: the server's counters wrap */
+		uint32		reg = r.parallel_register_count - prev.parallel_register_count;
+		uint32		term = r.parallel_terminate_count - prev.parallel_terminate_count;
+
+		pg_atomic_fetch_add_u64(&pps_shared->bgw_parallel_registered_total, reg);
+		pg_atomic_fetch_add_u64(&pps_shared->bgw_parallel_terminated_total, term);
+		if (s->has_rates)
+		{
+			s->bgw_parallel_registered_per_s = reg / seconds;
+			s->bgw_parallel_terminated_per_s = term / seconds;
+			s->bgw_registrations_per_s = r.registrations / seconds;
+		}
+	}
+	pps_sources_set(PPS_SRC_BGWORKERS, true,
+					"\"%s\" segment: %d slots (max_worker_processes)",
+					PPS_BGW_SEGMENT_NAME, r.slots_total);
+	prev.bgw_ok = true;
+	prev.parallel_register_count = r.parallel_register_count;
+	prev.parallel_terminate_count = r.parallel_terminate_count;
+}
+
+static void
+pps_sample_parallel(PpsSample *s, double seconds)
+{
+	uint64		planned = pg_atomic_read_u64(&pps_shared->parallel_planned_total);
+	uint64		launched = pg_atomic_read_u64(&pps_shared->parallel_launched_total);
+
+	s->valid |= PPS_SRC_BIT(PPS_SRC_PARALLEL);
+	if (s->has_rates)
+	{
+		s->parallel_planned_per_s = pps_rate(planned, prev.parallel_planned, seconds);
+		s->parallel_launched_per_s = pps_rate(launched, prev.parallel_launched, seconds);
+	}
+	pps_sources_set(PPS_SRC_PARALLEL, true,
+					"ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
+	prev.parallel_planned = planned;
+	prev.parallel_launched = launched;
 }
 
 static void
@@ -280,11 +379,16 @@ pps_worker_tick(void)
 	s.listen_overflows_per_s = s.listen_drops_per_s = get_float8_nan();
 	s.connections_per_s = s.auth_failures_per_s = get_float8_nan();
 	s.conn_setup_avg_seconds = s.conn_setup_p99_seconds = get_float8_nan();
+	s.bgw_registrations_per_s = get_float8_nan();
+	s.bgw_parallel_registered_per_s = s.bgw_parallel_terminated_per_s = get_float8_nan();
+	s.parallel_planned_per_s = s.parallel_launched_per_s = get_float8_nan();
 
 	pps_sample_postmaster(&s, seconds);
 	pps_sample_accept(&s, seconds);
 	pps_sample_connsetup(&s, seconds);
 	pps_sample_children(&s);
+	pps_sample_bgworkers(&s, seconds);
+	pps_sample_parallel(&s, seconds);
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_ring_append(&s);
@@ -300,6 +404,8 @@ pps_worker_set_disabled(void)
 	prev.time = 0;
 	prev.pm_ok = false;
 	prev.netstat_ok = false;
+	prev.bgw_ok = false;
+	prev.children_ok = false;
 }
 
 void

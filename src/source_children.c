@@ -78,6 +78,8 @@ pps_children_read(PpsChildrenReading *r, char *err, size_t errlen)
 		{
 			r->by_type[type]++;
 			r->registered++;
+			if (type == B_AUTOVAC_WORKER && r->n_autovacuum < PPS_MAX_AUTOVACUUM_PIDS)
+				r->autovacuum_pids[r->n_autovacuum++] = pid;
 		}
 	}
 	return true;

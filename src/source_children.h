@@ -10,10 +10,14 @@
 
 #include "pps_compat.h"
 
+#define PPS_MAX_AUTOVACUUM_PIDS 256
+
 typedef struct PpsChildrenReading
 {
 	uint16		by_type[PPS_MAX_BACKEND_TYPES];
 	int32		registered;		/* sum of by_type */
+	int			n_autovacuum;	/* pids of live autovacuum workers */
+	int			autovacuum_pids[PPS_MAX_AUTOVACUUM_PIDS];
 } PpsChildrenReading;
 
 extern bool pps_children_read(PpsChildrenReading *r, char *err, size_t errlen);
