@@ -9,11 +9,13 @@ SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod)
 SELECT proname, provolatile FROM pg_proc
  WHERE proname LIKE 'pg_postmaster_stats%' ORDER BY proname;
 
--- Wait for the sampler's first samples (sample_interval is 200 ms here).
+-- Wait for the sampler's first samples (sample_interval is 200 ms here) and
+-- for the probe worker, which starts once the server is consistent.
 DO $$
 BEGIN
   FOR i IN 1..100 LOOP
-    EXIT WHEN (SELECT samples_total FROM pg_postmaster_stats) >= 3;
+    EXIT WHEN (SELECT samples_total FROM pg_postmaster_stats) >= 3
+          AND (SELECT bool_and(active) FROM pg_postmaster_stats_sources);
     PERFORM pg_sleep(0.1);
   END LOOP;
 END $$;

@@ -64,6 +64,13 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT parallel_workers_terminated_per_s float8,
     OUT parallel_workers_planned_per_s float8,
     OUT parallel_workers_launched_per_s float8,
+    OUT snapshot_ns float8,
+    OUT snapshot_ns_max float8,
+    OUT snapshot_xcnt integer,
+    OUT snapshot_subxcnt integer,
+    OUT snapshot_suboverflowed boolean,
+    OUT snapshot_procs integer,
+    OUT snapshot_oldest_xid_age bigint,
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -111,6 +118,21 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_bgworkers'
 LANGUAGE C VOLATILE STRICT;
 
+CREATE FUNCTION pg_postmaster_stats_snapshot_probe(
+    OUT probed_at timestamptz,
+    OUT calls integer,
+    OUT snapshot_ns float8,
+    OUT snapshot_ns_max float8,
+    OUT xcnt integer,
+    OUT subxcnt integer,
+    OUT suboverflowed boolean,
+    OUT procs_in_use integer,
+    OUT oldest_xid_age bigint,
+    OUT in_recovery boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_snapshot_probe'
+LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION pg_postmaster_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_reset'
@@ -128,6 +150,18 @@ CREATE VIEW pg_postmaster_stats_sources AS
     SELECT * FROM pg_postmaster_stats_sources();
 CREATE VIEW pg_postmaster_stats_bgworkers AS
     SELECT * FROM pg_postmaster_stats_bgworkers();
+CREATE VIEW pg_postmaster_stats_snapshot AS
+    SELECT p.*,
+           w.snapshot_ns_min_window, w.snapshot_ns_median_window,
+           w.snapshot_ns_max_window, w.window_samples
+      FROM pg_postmaster_stats_snapshot_probe() p
+     CROSS JOIN (
+        SELECT min(h.snapshot_ns) AS snapshot_ns_min_window,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY h.snapshot_ns)
+                   AS snapshot_ns_median_window,
+               max(h.snapshot_ns_max) AS snapshot_ns_max_window,
+               count(h.snapshot_ns) AS window_samples
+          FROM pg_postmaster_stats_history() h) w;
 
 COMMENT ON VIEW pg_postmaster_stats IS
     'Latest sample of the postmaster plus cumulative counters (one row)';
@@ -141,6 +175,8 @@ COMMENT ON VIEW pg_postmaster_stats_sources IS
     'Every data source, whether it is active, and why not';
 COMMENT ON VIEW pg_postmaster_stats_bgworkers IS
     'Background-worker slots, registrations and parallel workers planned vs launched';
+COMMENT ON VIEW pg_postmaster_stats_snapshot IS
+    'Latest GetSnapshotData() probe and its min/median/max over the history window';
 COMMENT ON FUNCTION pg_postmaster_stats_reset() IS
     'Zeroes the cumulative counters and histograms; the history is kept';
 
@@ -151,6 +187,7 @@ REVOKE ALL ON FUNCTION pg_postmaster_stats_latency() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_children() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_sources() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_bgworkers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_snapshot_probe() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_reset() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_current() TO pg_monitor;
@@ -159,7 +196,9 @@ GRANT EXECUTE ON FUNCTION pg_postmaster_stats_latency() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_children() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_sources() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_bgworkers() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_snapshot_probe() TO pg_monitor;
 
 GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
     pg_postmaster_stats_latency, pg_postmaster_stats_children,
-    pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers TO pg_monitor;
+    pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers,
+    pg_postmaster_stats_snapshot TO pg_monitor;

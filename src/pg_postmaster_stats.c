@@ -17,6 +17,7 @@
 #include "storage/ipc.h"
 #include "utils/guc.h"
 
+#include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_worker.h"
 #include "source_connsetup.h"
@@ -29,6 +30,7 @@ void		_PG_init(void);
 int			pps_sample_interval_ms = 1000;
 int			pps_history_size = 3600;
 bool		pps_enabled = true;
+bool		pps_snapshot_probe_enabled = true;
 
 static shmem_startup_hook_type pps_prev_shmem_startup_hook = NULL;
 
@@ -73,6 +75,15 @@ pps_define_gucs(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("pg_postmaster_stats.snapshot_probe",
+							 "Times a batch of GetSnapshotData() calls every sample interval.",
+							 "Runs in its own background worker once the server is consistent.",
+							 &pps_snapshot_probe_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	/* PGC_POSTMASTER variables can only be created while preloading */
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("pg_postmaster_stats.history_size",
@@ -107,4 +118,5 @@ _PG_init(void)
 	pps_connsetup_install();
 	pps_parallel_install();
 	pps_worker_register();
+	pps_probe_worker_register();
 }

@@ -83,6 +83,19 @@ typedef struct PpsBgwArray
 
 #define PPS_BGW_SEGMENT_NAME "Background Worker Data"
 
+/*
+ * Snapshot reuse (GetSnapshotDataReuse) arrived in 14: a zero completion
+ * count forces GetSnapshotData() to compute the snapshot in full.
+ */
+#define pps_snapshot_defeat_reuse(snap) ((snap)->snapXactCompletionCount = 0)
+
+/* HotStandbyActive() moved to xlogrecovery.h in 15. */
+#if PG_VERSION_NUM >= 150000
+#include "access/xlogrecovery.h"
+#else
+#include "access/xlog.h"
+#endif
+
 /* GUC prefix reservation was renamed in 15. */
 #if PG_VERSION_NUM >= 150000
 #define pps_mark_guc_prefix_reserved(prefix) MarkGUCPrefixReserved(prefix)

@@ -3,9 +3,10 @@
  * pps_histogram.h
  *	  Lock-free log2 latency histograms in shared memory.
  *
- * Bucket k (0 <= k < PPS_HIST_FINITE) counts values v (in microseconds)
- * with v < 2^k and v >= 2^(k-1); the last bucket counts everything at or
- * above 2^(PPS_HIST_FINITE-1) us and is exported as le = +Inf.  Writers
+ * Bucket k (0 <= k < PPS_HIST_FINITE) counts values v (in the histogram's
+ * unit: microseconds for most, nanoseconds for the snapshot probe) with
+ * v < 2^k and v >= 2^(k-1); the last bucket counts everything at or above
+ * 2^(PPS_HIST_FINITE-1) units and is exported as le = +Inf.  Writers
  * (any backend) only do atomic fetch-adds, so recording a value costs two
  * uncontended atomic instructions and never waits.
  *
@@ -20,7 +21,9 @@
 
 #include <math.h>
 
-/* 2^25 us = 33.6 s is the largest finite bound */
+/* 2^25 us = 33.6 s (or 2^25 ns = 33.6 ms) is the largest finite bound */
+#define PPS_HIST_UNIT_US 1e-6
+#define PPS_HIST_UNIT_NS 1e-9
 #define PPS_HIST_FINITE 26
 #define PPS_HIST_BUCKETS (PPS_HIST_FINITE + 1)
 
@@ -50,11 +53,11 @@ pps_hist_bucket_of(uint64 us)
 
 /* Upper bound of bucket k in seconds; +Inf for the overflow bucket. */
 static inline double
-pps_hist_upper_seconds(int k)
+pps_hist_upper_seconds(int k, double unit_seconds)
 {
 	if (k >= PPS_HIST_FINITE)
 		return get_float8_infinity();
-	return (double) ((uint64) 1 << k) / 1000000.0;
+	return (double) ((uint64) 1 << k) * unit_seconds;
 }
 
 static inline void
@@ -104,7 +107,8 @@ pps_hist_count(const PpsHistogramCopy *c)
  */
 static inline double
 pps_hist_quantile_delta(const PpsHistogramCopy *cur,
-						const PpsHistogramCopy *prev, double q)
+						const PpsHistogramCopy *prev, double q,
+						double unit_seconds)
 {
 	uint64		delta[PPS_HIST_BUCKETS];
 	uint64		total = 0;
@@ -126,7 +130,7 @@ pps_hist_quantile_delta(const PpsHistogramCopy *cur,
 	{
 		seen += delta[k];
 		if (seen >= rank)
-			return pps_hist_upper_seconds(k);
+			return pps_hist_upper_seconds(k, unit_seconds);
 	}
 	return get_float8_infinity();
 }

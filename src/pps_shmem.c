@@ -23,7 +23,10 @@
  *	 wanted; samples_written is published only after the slot is complete.
  *
  * - Source states use the same seqlock scheme (one counter for the whole
- *	 array); the worker is the only writer after startup.
+ *	 array); the sampler worker is the only writer after startup.
+ *
+ * - The latest snapshot probe result uses it too (probe_seq); its only
+ *	 writer is the probe worker.  The snapshot histogram is atomics.
  *
  * - ring_size is fixed at postmaster start (history_size is PGC_POSTMASTER).
  *
@@ -57,6 +60,7 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_CHILDREN] = "children",
 	[PPS_SRC_BGWORKERS] = "bgworker_registry",
 	[PPS_SRC_PARALLEL] = "parallel_query",
+	[PPS_SRC_SNAPSHOT] = "snapshot_probe",
 };
 
 Size
@@ -92,6 +96,10 @@ pps_shmem_startup(void)
 		pg_atomic_init_u64(&pps_shared->bgw_parallel_registered_total, 0);
 		pg_atomic_init_u64(&pps_shared->bgw_parallel_terminated_total, 0);
 		pg_atomic_init_u64(&pps_shared->autovacuum_started_total, 0);
+		pg_atomic_init_u32(&pps_shared->probe_pid, 0);
+		pg_atomic_init_u64(&pps_shared->probe_seq, 0);
+		memset(&pps_shared->probe, 0, sizeof(pps_shared->probe));
+		pps_hist_init(&pps_shared->snapshot_hist);
 		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
 		pg_atomic_init_u64(&pps_shared->stats_reset,
 						   (uint64) GetCurrentTimestamp());
@@ -239,6 +247,41 @@ pps_sources_read(PpsSourceState *out)
 			 errmsg("could not read a consistent copy of pg_postmaster_stats source states")));
 }
 
+/* Called by the probe worker only. */
+void
+pps_probe_publish(const PpsSnapshotProbe *probe)
+{
+	uint64		seq = pg_atomic_read_u64(&pps_shared->probe_seq);
+
+	pg_atomic_write_u64(&pps_shared->probe_seq, seq + 1);
+	pg_write_barrier();
+	memcpy(&pps_shared->probe, probe, sizeof(PpsSnapshotProbe));
+	pg_write_barrier();
+	pg_atomic_write_u64(&pps_shared->probe_seq, seq + 2);
+}
+
+/* The latest probe result; false if there was none yet (or no stable copy). */
+bool
+pps_probe_read(PpsSnapshotProbe *out)
+{
+	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
+	{
+		uint64		before = pg_atomic_read_u64(&pps_shared->probe_seq);
+
+		if (before & 1)
+		{
+			pg_spin_delay();
+			continue;
+		}
+		pg_read_barrier();
+		memcpy(out, &pps_shared->probe, sizeof(PpsSnapshotProbe));
+		pg_read_barrier();
+		if (pg_atomic_read_u64(&pps_shared->probe_seq) == before)
+			return before != 0;
+	}
+	return false;
+}
+
 const char *
 pps_source_name(PpsSource src)
 {
@@ -258,6 +301,7 @@ pps_counters_reset(void)
 	pg_atomic_write_u64(&pps_shared->bgw_parallel_registered_total, 0);
 	pg_atomic_write_u64(&pps_shared->bgw_parallel_terminated_total, 0);
 	pg_atomic_write_u64(&pps_shared->autovacuum_started_total, 0);
+	pps_hist_zero(&pps_shared->snapshot_hist);
 	pg_atomic_write_u64(&pps_shared->stats_reset,
 						(uint64) GetCurrentTimestamp());
 	pg_atomic_fetch_add_u64(&pps_shared->reset_generation, 1);

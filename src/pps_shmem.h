@@ -14,6 +14,7 @@
 
 #include "pps_compat.h"
 #include "pps_histogram.h"
+#include "source_snapshot.h"
 
 /* Sources; the order is the order of pg_postmaster_stats_sources. */
 typedef enum PpsSource
@@ -24,6 +25,7 @@ typedef enum PpsSource
 	PPS_SRC_CHILDREN,			/* backend status array + /proc children */
 	PPS_SRC_BGWORKERS,			/* the server's background-worker registry */
 	PPS_SRC_PARALLEL,			/* ExecutorEnd_hook: parallel workers planned/launched */
+	PPS_SRC_SNAPSHOT,			/* the snapshot probe worker */
 	PPS_NUM_SOURCES
 } PpsSource;
 
@@ -84,6 +86,15 @@ typedef struct PpsSample
 	double		parallel_planned_per_s;
 	double		parallel_launched_per_s;
 
+	/* snapshot probe (latest result of the probe worker) */
+	double		snapshot_ns;	/* median of the batch */
+	double		snapshot_ns_max;
+	int32		snapshot_xcnt;
+	int32		snapshot_subxcnt;
+	bool		snapshot_suboverflowed;
+	int32		snapshot_procs;
+	int64		snapshot_oldest_xid_age;
+
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;
 } PpsSample;
@@ -120,6 +131,12 @@ typedef struct PpsShared
 	pg_atomic_uint64 bgw_parallel_terminated_total;
 	pg_atomic_uint64 autovacuum_started_total;
 
+	/* snapshot probe: its worker writes, under probe_seq (a seqlock) */
+	pg_atomic_uint32 probe_pid;
+	pg_atomic_uint64 probe_seq;
+	PpsSnapshotProbe probe;
+	PpsHistogram snapshot_hist; /* nanoseconds per GetSnapshotData() */
+
 	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
 	pg_atomic_uint64 reset_generation;
 	pg_atomic_uint64 stats_reset;	/* TimestampTz of the last reset */
@@ -153,6 +170,9 @@ extern void pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 			pg_attribute_printf(3, 4);
 extern void pps_sources_read(PpsSourceState *out);
 extern const char *pps_source_name(PpsSource src);
+
+extern void pps_probe_publish(const PpsSnapshotProbe *probe);
+extern bool pps_probe_read(PpsSnapshotProbe *out);
 
 extern void pps_counters_reset(void);
 extern void pps_require_loaded(void);

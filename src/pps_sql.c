@@ -36,6 +36,7 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_children);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_sources);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_bgworkers);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_snapshot_probe);
 
 /* Builds tuples column by column, so NULL handling stays in one place. */
 typedef struct PpsRow
@@ -186,6 +187,7 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	bool		ch = HAS(s, PPS_SRC_CHILDREN);
 	bool		bgw = HAS(s, PPS_SRC_BGWORKERS);
 	bool		par = HAS(s, PPS_SRC_PARALLEL);
+	bool		snap = HAS(s, PPS_SRC_SNAPSHOT);
 
 	pps_row_start(&row, tupdesc);
 	pps_row_put(&row, false, TimestampTzGetDatum(s->time));
@@ -220,6 +222,13 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	pps_row_float(&row, bgw, s->bgw_parallel_terminated_per_s);
 	pps_row_float(&row, par, s->parallel_planned_per_s);
 	pps_row_float(&row, par, s->parallel_launched_per_s);
+	pps_row_float(&row, snap, s->snapshot_ns);
+	pps_row_float(&row, snap, s->snapshot_ns_max);
+	pps_row_int4(&row, snap, s->snapshot_xcnt);
+	pps_row_int4(&row, snap, s->snapshot_subxcnt);
+	pps_row_put(&row, !snap, BoolGetDatum(s->snapshot_suboverflowed));
+	pps_row_int4(&row, snap, s->snapshot_procs);
+	pps_row_int8(&row, snap, s->snapshot_oldest_xid_age);
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
@@ -249,7 +258,7 @@ pg_postmaster_stats_history(PG_FUNCTION_ARGS)
 
 static void
 pps_latency_rows(Tuplestorestate *store, TupleDesc tupdesc, const char *metric,
-				 const PpsHistogramCopy *h)
+				 const PpsHistogramCopy *h, double unit_seconds)
 {
 	uint64		cumulative = 0;
 
@@ -260,7 +269,7 @@ pps_latency_rows(Tuplestorestate *store, TupleDesc tupdesc, const char *metric,
 
 		cumulative += h->bucket[k];
 		values[0] = CStringGetTextDatum(metric);
-		values[1] = Float8GetDatum(pps_hist_upper_seconds(k));
+		values[1] = Float8GetDatum(pps_hist_upper_seconds(k, unit_seconds));
 		values[2] = Int64GetDatum((int64) cumulative);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}
@@ -277,7 +286,9 @@ pg_postmaster_stats_latency(PG_FUNCTION_ARGS)
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	pps_hist_copy(&pps_shared->conn_setup, &h);
-	pps_latency_rows(store, tupdesc, "connection_setup", &h);
+	pps_latency_rows(store, tupdesc, "connection_setup", &h, PPS_HIST_UNIT_US);
+	pps_hist_copy(&pps_shared->snapshot_hist, &h);
+	pps_latency_rows(store, tupdesc, "snapshot", &h, PPS_HIST_UNIT_NS);
 	return (Datum) 0;
 }
 
@@ -404,6 +415,36 @@ pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
 	pps_row_int8(&row, true, (int64) launched);
 	pps_row_int8(&row, true, (int64) (planned >= launched ? planned - launched : 0));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->autovacuum_started_total));
+	pps_row_check(&row);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
+}
+
+/* The probe worker's latest result, straight from shared memory. */
+Datum
+pg_postmaster_stats_snapshot_probe(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	PpsSnapshotProbe p;
+	bool		have;
+	PpsRow		row;
+
+	pps_require_loaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	have = pps_probe_read(&p);
+	pps_row_start(&row, tupdesc);
+	pps_row_put(&row, !have, TimestampTzGetDatum(p.time));
+	pps_row_int4(&row, have, p.calls);
+	pps_row_float(&row, have, p.ns_median);
+	pps_row_float(&row, have, p.ns_max);
+	pps_row_int4(&row, have, p.xcnt);
+	pps_row_int4(&row, have, p.subxcnt);
+	pps_row_put(&row, !have, BoolGetDatum(p.suboverflowed));
+	pps_row_int4(&row, have, p.procs_in_use);
+	pps_row_int8(&row, have, p.oldest_xid_age);
+	pps_row_put(&row, !have, BoolGetDatum(p.in_recovery));
 	pps_row_check(&row);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));

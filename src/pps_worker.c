@@ -4,18 +4,15 @@
  *	  The sampler background worker.
  *
  * A static worker started with the postmaster (so it also runs on a standby
- * before it is consistent).  Every sample_interval it reads each source,
- * turns cumulative readings into per-interval rates and appends one sample
- * to the ring.  Ticks follow a deadline schedule (next = previous deadline
- * + interval), so an hour of samples does not drift by the time each tick
- * takes; rates divide by the measured time between samples anyway.
+ * before it is consistent).  Every sample_interval (pps_loop.c) it reads
+ * each source, turns cumulative readings into per-interval rates and
+ * appends one sample to the ring; rates divide by the measured time
+ * between samples.
  *
  * It never needs a database connection or a lock other readers wait for.
  * An ERROR exits with code 1 and the postmaster starts it again after
  * PPS_WORKER_RESTART_SECONDS; the counters and the ring live in shared
- * memory and survive that.  SIGTERM also exits with code 1, so a worker
- * killed by hand comes back; at server shutdown the postmaster does not
- * restart anything.
+ * memory and survive that.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -35,6 +33,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "pps_loop.h"
+#include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_worker.h"
 #include "source_accept.h"
@@ -46,6 +46,7 @@
 
 extern int	pps_sample_interval_ms;
 extern bool pps_enabled;
+extern bool pps_snapshot_probe_enabled;
 
 /* Previous cumulative readings, to turn them into per-interval rates. */
 typedef struct PpsPrevious
@@ -217,7 +218,8 @@ pps_sample_connsetup(PpsSample *s, double seconds)
 		s->auth_failures_per_s = pps_rate(fails, prev.auth_failures, seconds);
 		s->conn_setup_avg_seconds = nhist > 0 ? sum / 1e6 / nhist : get_float8_nan();
 		s->conn_setup_p99_seconds = n > 0 ?
-			pps_hist_quantile_delta(&hist, &prev.conn_setup, 0.99) : get_float8_nan();
+			pps_hist_quantile_delta(&hist, &prev.conn_setup, 0.99,
+									PPS_HIST_UNIT_US) : get_float8_nan();
 	}
 	pps_sources_set(PPS_SRC_CONNSETUP, true,
 					"ClientAuthentication_hook: counts every connection that reaches authentication");
@@ -357,6 +359,47 @@ pps_sample_parallel(PpsSample *s, double seconds)
 	prev.parallel_launched = launched;
 }
 
+/* Copy the probe worker's latest result, if it is from the last two intervals. */
+static void
+pps_sample_snapshot(PpsSample *s)
+{
+	PpsSnapshotProbe p;
+	uint32		probe_pid = pg_atomic_read_u32(&pps_shared->probe_pid);
+	int64		max_age_us = 2 * (int64) pps_sample_interval_ms * 1000;
+
+	if (!pps_snapshot_probe_enabled)
+	{
+		pps_sources_set(PPS_SRC_SNAPSHOT, false,
+						"pg_postmaster_stats.snapshot_probe is off; set it to on and reload");
+		return;
+	}
+	if (probe_pid == 0)
+	{
+		pps_sources_set(PPS_SRC_SNAPSHOT, false,
+						RecoveryInProgress() && !HotStandbyActive() ?
+						"waiting for the standby to reach a consistent state with hot_standby = on; the probe worker starts then" :
+						"the probe worker is not running; the postmaster starts it within 5 s, look for \"" PPS_PROBE_WORKER_TYPE "\" in the server log if it stays down");
+		return;
+	}
+	if (!pps_probe_read(&p) || s->time - p.time > max_age_us)
+	{
+		pps_sources_set(PPS_SRC_SNAPSHOT, false,
+						"probe worker pid %u has not published a recent probe yet", probe_pid);
+		return;
+	}
+	s->valid |= PPS_SRC_BIT(PPS_SRC_SNAPSHOT);
+	s->snapshot_ns = p.ns_median;
+	s->snapshot_ns_max = p.ns_max;
+	s->snapshot_xcnt = p.xcnt;
+	s->snapshot_subxcnt = p.subxcnt;
+	s->snapshot_suboverflowed = p.suboverflowed;
+	s->snapshot_procs = p.procs_in_use;
+	s->snapshot_oldest_xid_age = p.oldest_xid_age;
+	pps_sources_set(PPS_SRC_SNAPSHOT, true,
+					"probe worker pid %u: %d full GetSnapshotData() calls per interval%s",
+					probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
+}
+
 static void
 pps_worker_tick(void)
 {
@@ -389,6 +432,7 @@ pps_worker_tick(void)
 	pps_sample_children(&s);
 	pps_sample_bgworkers(&s, seconds);
 	pps_sample_parallel(&s, seconds);
+	pps_sample_snapshot(&s);
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_ring_append(&s);
@@ -408,11 +452,18 @@ pps_worker_set_disabled(void)
 	prev.children_ok = false;
 }
 
+static void
+pps_worker_tick_or_idle(void)
+{
+	if (pps_enabled)
+		pps_worker_tick();
+	else
+		pps_worker_set_disabled();
+}
+
 void
 pps_worker_main(Datum arg)
 {
-	TimestampTz next_tick;
-
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
@@ -427,46 +478,5 @@ pps_worker_main(Datum arg)
 	pg_atomic_fetch_add_u64(&pps_shared->worker_starts, 1);
 	before_shmem_exit(pps_worker_on_exit, (Datum) 0);
 
-	next_tick = GetCurrentTimestamp();
-	for (;;)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-		int64		interval_us = (int64) pps_sample_interval_ms * 1000;
-		long		timeout_ms;
-
-		if (now >= next_tick)
-		{
-			if (pps_enabled)
-				pps_worker_tick();
-			else
-				pps_worker_set_disabled();
-			next_tick += interval_us;
-			/* fell behind by more than a tick (suspended?): resynchronise */
-			if (next_tick <= now)
-				next_tick = now + interval_us;
-			now = GetCurrentTimestamp();
-		}
-
-		timeout_ms = (long) ((next_tick - now + 999) / 1000);
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(timeout_ms, 1), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-
-		if (ShutdownRequestPending)
-			break;
-		if (ConfigReloadPending)
-		{
-			int			old_interval = pps_sample_interval_ms;
-
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			if (pps_sample_interval_ms != old_interval)
-				next_tick = GetCurrentTimestamp() + (int64) pps_sample_interval_ms * 1000;
-		}
-	}
-
-	/* exit code 1: a worker stopped by hand is restarted by the postmaster */
-	proc_exit(1);
+	pps_loop_run(pps_worker_tick_or_idle);
 }

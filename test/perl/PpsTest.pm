@@ -12,11 +12,14 @@ use Exporter 'import';
 our @EXPORT = qw(pps_node poll_session median);
 
 # A started node with the library preloaded and the extension created.
+# %conf are postgresql.conf settings; the key _init passes options to init
+# (e.g. _init => { allows_streaming => 1 }).
 sub pps_node
 {
 	my ($name, %conf) = @_;
+	my $init = delete $conf{_init} // {};
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%$init);
 	my $extra = join('', map { "$_ = $conf{$_}\n" } sort keys %conf);
 	$node->append_conf('postgresql.conf',
 		"shared_preload_libraries = 'pg_postmaster_stats'\n" . $extra);

@@ -1,0 +1,472 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps.bpf.c
+ *	  Exact fork, exit and reap accounting for one postmaster (eBPF, CO-RE).
+ *
+ * Loaded by pg_postmaster_stats_bpf, which sets postmaster_tgid and
+ * title_skip before load and hands the .bss map and the links to the
+ * sampler worker (see pps_bpf.h for the layout and who reads it).
+ *
+ * Every program compares the current or parent tgid with the postmaster's
+ * before anything else: sys_enter/sys_exit run on every syscall of the
+ * machine, so an unrelated process pays one helper call and one compare.
+ *
+ * Which child is which is decided when it exits, in this order:
+ *
+ * 1. Connection children.  The postmaster forks a client backend (or a
+ *	  walsender, or a child that only serves a cancel request or refuses a
+ *	  connection) right after accept() returns, with nothing else forked in
+ *	  between (signals are blocked outside its select()).  So a child forked
+ *	  while an accept() result is pending is a connection child, whatever its
+ *	  title says: user and database names may contain spaces or look like
+ *	  process names, so no title rule can be exact for them.  Its title
+ *	  starting with "walsender " makes it a walsender; otherwise it is a
+ *	  client backend, also when it exited before setting a title.
+ * 2. Every other child is named by its title, read from mm->arg_start
+ *	  (PostgreSQL rewrites argv in place: "postgres: [cluster: ]<name> ..."),
+ *	  after title_skip bytes: "parallel worker" and "autovacuum worker"
+ *	  prefixes; the postmaster's fixed-purpose children by exact first word(s)
+ *	  (auxiliary); anything else with a title is a background worker
+ *	  (bgw_name: "pg_postmaster_stats sampler", "logical replication
+ *	  launcher", "logical replication worker for subscription ...").
+ * 3. A child forked before the programs were attached missed step 1, so
+ *	  for it only: "walsender " prefix, or a host word ("[local]" or ending
+ *	  in "<port>)") as backends put after user and database, means a
+ *	  walsender or client backend.
+ * 4. No title (mm gone, unreadable, or still the postmaster's argv): other.
+ *
+ * The title is readable at sched_process_exit on kernels where that
+ * tracepoint fires before exit_mm() (6.16 and later); on older kernels
+ * task->mm is NULL there and non-connection children count as other.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "pps_bpf.h"
+
+/*
+ * The kernel loads tracing programs only if they declare a GPL-compatible
+ * licence; this file is offered under the project's licence or the GPL.
+ */
+char		LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Syscall numbers: vmlinux.h has no __NR_* constants. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_ACCEPT	43
+#define NR_CLONE	56
+#define NR_WAIT4	61
+#define NR_WAITID	247
+#define NR_ACCEPT4	288
+#define NR_CLONE3	435
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_WAITID	95
+#define NR_ACCEPT	202
+#define NR_CLONE	220
+#define NR_ACCEPT4	242
+#define NR_WAIT4	260
+#define NR_CLONE3	435
+#else
+#error "syscall numbers for this architecture are missing in pps.bpf.c"
+#endif
+
+#define TITLE_LEN	128
+#define EXIT_SIGNAL_MASK 0x7f	/* low bits of exit_code: killing signal */
+
+/* Set by the loader before load, so the verifier sees constants. */
+const volatile __u32 postmaster_tgid = 0;
+const volatile __u32 title_skip = 10;	/* strlen("postgres: ") */
+
+/* The only zero-initialised global: it is the whole .bss map. */
+struct pps_bpf_stats stats = {};
+
+/* The postmaster thread's syscall in progress; only that thread writes. */
+struct pm_syscall
+{
+	__s64		nr;				/* -1 outside a syscall */
+	__u64		enter_ns;
+	__u64		waitid_info;	/* waitid()'s siginfo_t * */
+	__u32		accept_pending; /* accept() returned, no fork yet */
+	__u32		pad;
+};
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pm_syscall);
+} pm_syscall SEC(".maps");
+
+/*
+ * One record per connection child (from fork) and per exited, not yet
+ * reaped child (from exit), deleted when the postmaster reaps it.  Not
+ * preallocated: it is usually nearly empty.
+ */
+struct child
+{
+	__u64		exit_ns;		/* 0 while running */
+	__u32		connection;		/* forked right after an accept() */
+	__u32		pad;
+};
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct child);
+} children SEC(".maps");
+
+static __always_inline bool
+is_postmaster_thread(void)
+{
+	return bpf_get_current_pid_tgid() ==
+		(((__u64) postmaster_tgid << 32) | postmaster_tgid);
+}
+
+static __always_inline struct pm_syscall *
+get_pm_syscall(void)
+{
+	__u32		zero = 0;
+
+	return bpf_map_lookup_elem(&pm_syscall, &zero);
+}
+
+static __always_inline __u32
+log2_u64(__u64 v)
+{
+	__u32		r = 0;
+
+	if (v >> 32)
+	{
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16)
+	{
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8)
+	{
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4)
+	{
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2)
+	{
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	return r;
+}
+
+static __always_inline void
+hist_record(struct pps_bpf_hist *h, __u64 ns)
+{
+	__u64		us = ns / 1000;
+	__u32		k = us ? log2_u64(us) + 1 : 0;
+
+	if (k >= PPS_BPF_HIST_BUCKETS)
+		k = PPS_BPF_HIST_BUCKETS - 1;
+	__sync_fetch_and_add(&h->bucket[k], 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
+}
+
+/* s starts with the n bytes of p (n is a compile-time constant) */
+static __always_inline bool
+has_prefix(const char *s, const char *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] != p[i])
+			return false;
+	return true;
+}
+
+#define PREFIX(s, lit) has_prefix((s), (lit), sizeof(lit) - 1)
+/* the title's first word(s) are exactly lit: a space or the end follows */
+#define NAME(s, lit) (PREFIX(s, lit) && \
+					  ((s)[sizeof(lit) - 1] == ' ' || (s)[sizeof(lit) - 1] == '\0'))
+
+/* The postmaster's fixed-purpose children (PostgreSQL 15 titles). */
+static __always_inline bool
+is_auxiliary(const char *t)
+{
+	return NAME(t, "checkpointer") ||
+		NAME(t, "background writer") ||
+		NAME(t, "walwriter") ||
+		NAME(t, "startup") ||
+		NAME(t, "walreceiver") ||
+		NAME(t, "archiver") ||
+		NAME(t, "logger") ||
+		NAME(t, "autovacuum launcher") ||
+		NAME(t, "stats collector");
+}
+
+/* a word "[local]" or one ending in "<digit>)", as a backend's host is */
+static __always_inline bool
+has_host_word(const char *t)
+{
+	for (int i = 1; i < TITLE_LEN - 8; i++)
+	{
+		char		c = t[i];
+
+		if (c == '\0')
+			break;
+		if (c == '[' && t[i - 1] == ' ' && PREFIX(t + i, "[local]") &&
+			(t[i + 7] == ' ' || t[i + 7] == '\0'))
+			return true;
+		if (c == ')' && t[i - 1] >= '0' && t[i - 1] <= '9' &&
+			(t[i + 1] == ' ' || t[i + 1] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* The exiting child's kind; see the file header for the rules. */
+static __always_inline __u32
+classify(struct task_struct *task, bool connection)
+{
+	__u32		untitled = connection ? PPS_BPF_CHILD_CLIENT_BACKEND :
+		PPS_BPF_CHILD_OTHER;
+	struct mm_struct *mm = task->mm;
+	char		prefix[10];
+	char		t[TITLE_LEN] = {};
+	unsigned long start;
+
+	if (!mm)
+		return untitled;
+	start = mm->arg_start;
+	/* a child that never set its title still shows the postmaster's argv */
+	if (bpf_probe_read_user(prefix, sizeof(prefix), (void *) start) < 0 ||
+		!PREFIX(prefix, "postgres: "))
+		return untitled;
+	if (bpf_probe_read_user_str(t, sizeof(t), (void *) (start + title_skip)) <= 0)
+		return untitled;
+
+	if (connection)
+		return PREFIX(t, "walsender ") ? PPS_BPF_CHILD_WALSENDER :
+			PPS_BPF_CHILD_CLIENT_BACKEND;
+	if (PREFIX(t, "parallel worker"))
+		return PPS_BPF_CHILD_PARALLEL_WORKER;
+	if (PREFIX(t, "autovacuum worker"))
+		return PPS_BPF_CHILD_AUTOVACUUM_WORKER;
+	if (is_auxiliary(t))
+		return PPS_BPF_CHILD_AUXILIARY;
+	if (task->start_time < stats.attach_ns)
+	{
+		if (PREFIX(t, "walsender "))
+			return PPS_BPF_CHILD_WALSENDER;
+		if (has_host_word(t))
+			return PPS_BPF_CHILD_CLIENT_BACKEND;
+	}
+	return PPS_BPF_CHILD_BACKGROUND_WORKER;
+}
+
+static __always_inline void
+record_reap(__u32 pid, __u64 now)
+{
+	struct child *c;
+
+	__sync_fetch_and_add(&stats.reaps, 1);
+	c = bpf_map_lookup_elem(&children, &pid);
+	if (c && c->exit_ns)
+		hist_record(&stats.reap_us, now - c->exit_ns);
+	else
+		__sync_fetch_and_add(&stats.reaps_unmatched, 1);
+	if (c)
+		bpf_map_delete_elem(&children, &pid);
+}
+
+SEC("tp_btf/sched_process_fork")
+int
+BPF_PROG(pps_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct pm_syscall *sc;
+	__u32		pid;
+
+	/* runs in the parent */
+	if (bpf_get_current_pid_tgid() >> 32 != postmaster_tgid)
+		return 0;
+	pid = child->pid;
+	if (pid != child->tgid)
+		return 0;				/* a new thread, not a process */
+	__sync_fetch_and_add(&stats.forks, 1);
+
+	sc = get_pm_syscall();
+	if (sc && sc->accept_pending)
+	{
+		struct child c = {.connection = 1};
+
+		sc->accept_pending = 0;
+		if (bpf_map_update_elem(&children, &pid, &c, BPF_ANY) != 0)
+			__sync_fetch_and_add(&stats.map_full, 1);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int
+BPF_PROG(pps_sys_enter, struct pt_regs *regs, long id)
+{
+	struct pm_syscall *sc;
+
+	if (!is_postmaster_thread())
+		return 0;
+	sc = get_pm_syscall();
+	if (!sc)
+		return 0;
+	sc->nr = id;
+	sc->enter_ns = bpf_ktime_get_ns();
+	if (id == NR_WAITID)
+		sc->waitid_info = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int
+BPF_PROG(pps_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct pm_syscall *sc;
+	__u64		now;
+	__s64		nr;
+
+	if (!is_postmaster_thread())
+		return 0;
+	sc = get_pm_syscall();
+	if (!sc)
+		return 0;
+	nr = sc->nr;
+	sc->nr = -1;
+	now = bpf_ktime_get_ns();
+
+	switch (nr)
+	{
+		case NR_CLONE:
+		case NR_CLONE3:
+			/* a failed fork must not tag the next child as a connection */
+			sc->accept_pending = 0;
+			if (ret > 0)
+				hist_record(&stats.fork_us, now - sc->enter_ns);
+			break;
+		case NR_WAIT4:
+			if (ret > 0)
+				record_reap(ret, now);
+			break;
+		case NR_WAITID:
+			if (ret == 0)
+			{
+				/* waitid() reports the pid in siginfo; 0 with WNOHANG: none */
+				__s32		pid = 0;
+
+				bpf_probe_read_user(&pid, sizeof(pid), (void *) (sc->waitid_info +
+								__builtin_offsetof(siginfo_t, _sifields._sigchld._pid)));
+				if (pid > 0)
+					record_reap(pid, now);
+			}
+			break;
+		case NR_ACCEPT:
+		case NR_ACCEPT4:
+			if (ret >= 0)
+			{
+				__sync_fetch_and_add(&stats.accepts, 1);
+				sc->accept_pending = 1;
+			}
+			break;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int
+BPF_PROG(pps_exit, struct task_struct *task)
+{
+	struct child *c;
+	bool		connection = false;
+	__u64		now;
+	__u32		pid;
+	__u32		type;
+	int			code;
+
+	/* runs in the exiting task */
+	if (task->real_parent->tgid != postmaster_tgid)
+		return 0;
+	pid = task->pid;
+	if (pid != task->tgid)
+		return 0;				/* one thread of a child, not the child */
+	now = bpf_ktime_get_ns();
+
+	/* remember the exit time for the reap latency */
+	c = bpf_map_lookup_elem(&children, &pid);
+	if (c)
+	{
+		connection = c->connection;
+		c->exit_ns = now;
+	}
+	else
+	{
+		struct child n = {.exit_ns = now};
+
+		if (bpf_map_update_elem(&children, &pid, &n, BPF_NOEXIST) != 0)
+			__sync_fetch_and_add(&stats.map_full, 1);
+	}
+
+	type = classify(task, connection);
+	if (type >= PPS_BPF_NCHILD_TYPES)
+		type = PPS_BPF_CHILD_OTHER;
+	__sync_fetch_and_add(&stats.exits[type], 1);
+	code = task->exit_code;
+	if (code != 0)
+		__sync_fetch_and_add(&stats.exits_abnormal[type], 1);
+	if (code & EXIT_SIGNAL_MASK)
+		__sync_fetch_and_add(&stats.exits_signaled[type], 1);
+	hist_record(&stats.lifetime_us, now - task->start_time);
+	return 0;
+}
+
+/*
+ * ~99 Hz cpu-clock samples on every CPU (perf events opened by the loader):
+ * when the postmaster is on CPU, what is it doing?
+ */
+SEC("perf_event")
+int
+pps_cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	struct pm_syscall *sc;
+	__u32		state = PPS_BPF_CPU_OTHER;
+
+	if (bpf_get_current_pid_tgid() >> 32 != postmaster_tgid)
+		return 0;
+	sc = get_pm_syscall();
+	if (sc)
+	{
+		switch (sc->nr)
+		{
+			case NR_CLONE:
+			case NR_CLONE3:
+				state = PPS_BPF_CPU_FORK;
+				break;
+			case NR_WAIT4:
+			case NR_WAITID:
+				state = PPS_BPF_CPU_REAP;
+				break;
+			case NR_ACCEPT:
+			case NR_ACCEPT4:
+				state = PPS_BPF_CPU_ACCEPT;
+				break;
+		}
+	}
+	__sync_fetch_and_add(&stats.cpu_samples[state], 1);
+	return 0;
+}

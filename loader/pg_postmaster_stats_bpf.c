@@ -1,0 +1,543 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_postmaster_stats_bpf.c
+ *	  Least-privilege loader of pps.bpf.c for one postmaster.
+ *
+ *	  pg_postmaster_stats_bpf --pid <postmaster pid> --fd <socket fd>
+ *		  [--title-skip N] [--sample-hz N | --no-sample] [--verbose]
+ *
+ * Installed mode 0750, group of the server's OS user, with file
+ * capabilities cap_bpf,cap_perfmon (make install-caps), so that the
+ * sampler worker, which has no privileges, can count its own postmaster's
+ * forks, exits and reaps.  Loading programs that watch every syscall of the
+ * machine is powerful, so before loading the loader insists on:
+ *	 - --fd being a Unix socket (the reply channel; checked first so every
+ *	   later refusal reaches the worker too),
+ *	 - --pid being a process of the same real user,
+ *	 - that process being a postmaster: its cwd is its data directory, and
+ *	   only the postmaster's own pid is the first line of postmaster.pid
+ *	   there (a backend has the same cwd but another pid; a standalone
+ *	   backend writes its pid negated),
+ *	 - the caller (our parent) being a child of that postmaster: the
+ *	   extension's background worker,
+ *	 - running in the host's PID namespace, as the programs compare the
+ *	   pids the kernel sees.
+ * Then it loads and attaches the programs, drops every capability, checks
+ * that they are gone, and sends the .bss map fd and the link fds over the
+ * socket (SCM_RIGHTS) with a struct pps_bpf_hello, and exits.  The
+ * programs stay attached for as long as the worker keeps the link fds.
+ *
+ * Every refusal is one line on stderr naming the failed step and the fix,
+ * also sent in the hello, and a distinct exit code (PPS_BPF_EXIT_*).
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/perf_event.h>
+
+#include <bpf/libbpf.h>
+
+#include "pps_bpf.h"
+#include "pps.skel.h"
+
+#define PROG "pg_postmaster_stats_bpf"
+#define HOST_PID_NS "pid:[4026531836]"	/* PROC_PID_INIT_INO, fixed */
+#define DEFAULT_SAMPLE_HZ 99
+#define MAX_SAMPLE_HZ 1000
+#define MAX_TITLE_SKIP 256
+
+static int	reply_fd = -1;		/* the worker's socket, once validated */
+static bool verbose = false;
+
+/* One-line refusal: stderr, the worker (if the socket is usable), exit. */
+static void
+fail(int code, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
+
+static void
+fail(int code, const char *fmt,...)
+{
+	struct pps_bpf_hello hello;
+	va_list		ap;
+
+	memset(&hello, 0, sizeof(hello));
+	va_start(ap, fmt);
+	vsnprintf(hello.message, sizeof(hello.message), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, PROG ": %s\n", hello.message);
+	if (reply_fd >= 0)
+	{
+		hello.magic = PPS_BPF_HELLO_MAGIC;
+		hello.layout_version = PPS_BPF_LAYOUT_VERSION;
+		hello.stats_size = sizeof(struct pps_bpf_stats);
+		hello.exit_code = code;
+		(void) send(reply_fd, &hello, sizeof(hello), MSG_NOSIGNAL);
+	}
+	exit(code);
+}
+
+/* Bad arguments: the reason and the usage, on one line. */
+static void
+usage_fail(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+usage_fail(const char *fmt,...)
+{
+	va_list		ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (usage: " PROG " --pid <postmaster pid> --fd <socket fd>"
+			" [--title-skip N] [--sample-hz N | --no-sample] [--verbose])\n");
+	exit(PPS_BPF_EXIT_USAGE);
+}
+
+/* A decimal integer in [min, max] and nothing else, or a usage error. */
+static long
+parse_int(const char *opt, const char *s, long min, long max)
+{
+	char	   *end;
+	long		v;
+
+	if (s == NULL)
+		usage_fail("%s needs a value", opt);
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		usage_fail("invalid %s \"%s\": want an integer in [%ld, %ld]",
+				   opt, s, min, max);
+	return v;
+}
+
+/*
+ * The first number on the line starting with key in /proc/<pid>/status,
+ * or -1 with errno set (ENOENT: no such process).
+ */
+static long
+status_field(pid_t pid, const char *key)
+{
+	char		path[64];
+	char		line[256];
+	size_t		keylen = strlen(key);
+	long		v = -1;
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+	{
+		if (strncmp(line, key, keylen) == 0)
+		{
+			v = strtol(line + keylen, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	if (v < 0)
+		errno = EINVAL;
+	return v;
+}
+
+static void
+check_reply_fd(int fd)
+{
+	struct stat st;
+	int			type;
+	socklen_t	len = sizeof(type);
+
+	if (fstat(fd, &st) != 0)
+		fail(PPS_BPF_EXIT_BAD_FD, "--fd %d is not an open file descriptor: %s",
+			 fd, strerror(errno));
+	if (!S_ISSOCK(st.st_mode) ||
+		getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+		fail(PPS_BPF_EXIT_BAD_FD, "--fd %d is not a socket", fd);
+	{
+		struct sockaddr_storage ss;
+		socklen_t	sslen = sizeof(ss);
+
+		if (getsockname(fd, (struct sockaddr *) &ss, &sslen) != 0 ||
+			ss.ss_family != AF_UNIX)
+			fail(PPS_BPF_EXIT_BAD_FD, "--fd %d is not a Unix domain socket", fd);
+	}
+	reply_fd = fd;
+}
+
+static void
+check_postmaster(pid_t pid)
+{
+	char		path[64];
+	char		line[32];
+	long		uid;
+	long		tgid;
+	long		caller_parent;
+	FILE	   *f;
+
+	/* exists, and is a process rather than a thread of one */
+	tgid = status_field(pid, "Tgid:");
+	if (tgid < 0 && errno == ENOENT)
+		fail(PPS_BPF_EXIT_NO_SUCH_PID, "--pid %d: no such process", (int) pid);
+	if (tgid != pid)
+		fail(PPS_BPF_EXIT_NOT_POSTMASTER, "--pid %d is not a process id", (int) pid);
+
+	uid = status_field(pid, "Uid:");	/* the first field is the real uid */
+	if (uid < 0)
+		fail(PPS_BPF_EXIT_NO_SUCH_PID, "--pid %d: cannot read its status: %s",
+			 (int) pid, strerror(errno));
+	if ((uid_t) uid != getuid())
+		fail(PPS_BPF_EXIT_OTHER_USER,
+			 "--pid %d belongs to uid %ld, not to the caller (uid %d): a server can only watch its own postmaster",
+			 (int) pid, uid, (int) getuid());
+
+	/* through the cwd magic link: no path to race with */
+	snprintf(path, sizeof(path), "/proc/%d/cwd/postmaster.pid", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		fail(PPS_BPF_EXIT_NOT_POSTMASTER,
+			 "--pid %d is not a PostgreSQL postmaster: no postmaster.pid in its working directory (%s)",
+			 (int) pid, strerror(errno));
+	if (fgets(line, sizeof(line), f) == NULL || strtol(line, NULL, 10) != pid)
+	{
+		fclose(f);
+		fail(PPS_BPF_EXIT_NOT_POSTMASTER,
+			 "--pid %d is not a PostgreSQL postmaster: the postmaster.pid in its working directory names another process",
+			 (int) pid);
+	}
+	fclose(f);
+
+	caller_parent = status_field(getppid(), "PPid:");
+	if (caller_parent != pid)
+		fail(PPS_BPF_EXIT_NOT_CHILD,
+			 "the caller (pid %d) is not a child of postmaster %d: only the extension's background worker may run this loader",
+			 (int) getppid(), (int) pid);
+}
+
+static void
+check_environment(void)
+{
+	char		ns[64];
+	ssize_t		n;
+
+	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	if (n < 0)
+		fail(PPS_BPF_EXIT_UNSUPPORTED, "cannot read /proc/self/ns/pid: %s", strerror(errno));
+	ns[n] = '\0';
+	if (strcmp(ns, HOST_PID_NS) != 0)
+		fail(PPS_BPF_EXIT_UNSUPPORTED,
+			 "runs in a PID namespace other than the host's (%s, a container?): eBPF sees host pids; not supported",
+			 ns);
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		fail(PPS_BPF_EXIT_UNSUPPORTED,
+			 "the kernel has no BTF (/sys/kernel/btf/vmlinux: %s): a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed",
+			 strerror(errno));
+}
+
+static bool
+have_cap(cap_t caps, cap_value_t cap)
+{
+	cap_flag_value_t v = CAP_CLEAR;
+
+	return cap_get_flag(caps, cap, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET;
+}
+
+static void
+check_caps(void)
+{
+	cap_t		caps = cap_get_proc();
+	char		exe[PATH_MAX];
+	ssize_t		n;
+
+	if (caps != NULL && have_cap(caps, CAP_BPF) && have_cap(caps, CAP_PERFMON))
+	{
+		cap_free(caps);
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	fail(PPS_BPF_EXIT_NO_CAPS,
+		 "missing capabilities cap_bpf,cap_perfmon on %s: run `make install-caps` as root",
+		 exe);
+}
+
+/* All capability sets empty, by libcap and by the kernel's own account. */
+static void
+drop_caps(void)
+{
+	cap_t		none = cap_init();
+	cap_t		now;
+	char		line[128];
+	bool		clear = true;
+	FILE	   *f;
+
+	if (none == NULL || cap_set_proc(none) != 0)
+		fail(PPS_BPF_EXIT_DROP_CAPS, "cannot drop capabilities: %s", strerror(errno));
+	now = cap_get_proc();
+	if (now == NULL || cap_compare(now, none) != 0)
+		fail(PPS_BPF_EXIT_DROP_CAPS, "capabilities still set after dropping them");
+	cap_free(now);
+	cap_free(none);
+
+	f = fopen("/proc/self/status", "r");
+	if (f == NULL)
+		fail(PPS_BPF_EXIT_DROP_CAPS, "cannot read /proc/self/status: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+	{
+		if (strncmp(line, "Cap", 3) != 0 || strncmp(line, "CapBnd:", 7) == 0)
+			continue;			/* bounding set: only CAP_SETPCAP may shrink it */
+		if (strtoull(strchr(line, ':') + 1, NULL, 16) != 0)
+			clear = false;
+		if (verbose)
+			fprintf(stderr, PROG ": after drop: %s", line);
+	}
+	fclose(f);
+	if (!clear)
+		fail(PPS_BPF_EXIT_DROP_CAPS, "/proc/self/status still shows capabilities after dropping them");
+}
+
+/* libbpf's own chatter only with --verbose: each step reports one line */
+static int
+libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void) level;
+	return verbose ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static struct bpf_link *
+attach_one(struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+
+	if (link == NULL)
+		fail(PPS_BPF_EXIT_ATTACH, "cannot attach %s: %s",
+			 bpf_program__section_name(prog), strerror(errno));
+	return link;
+}
+
+/*
+ * cpu-clock sampling on every online CPU.  Appends the links to fds and
+ * returns how many CPUs are sampled, or 0 with why set when it could not:
+ * sampling is optional, so this never fails the load.
+ */
+static int
+attach_sampling(struct pps *skel, int hz, int *fds, int *nfds,
+				char *why, size_t whylen)
+{
+	struct perf_event_attr attr;
+	int			ncpus = libbpf_num_possible_cpus();
+	int			first = *nfds;
+	int			sampled = 0;
+
+	if (ncpus <= 0)
+	{
+		snprintf(why, whylen, "cannot count CPUs");
+		return 0;
+	}
+	if (*nfds + ncpus > PPS_BPF_MAX_FDS)
+	{
+		snprintf(why, whylen, "more than %d CPUs", PPS_BPF_MAX_FDS - *nfds);
+		return 0;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = 1;
+	attr.sample_freq = hz;
+
+	for (int cpu = 0; cpu < ncpus; cpu++)
+	{
+		struct bpf_link *link;
+		int			pfd;
+
+		pfd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		if (pfd < 0 && errno == ENODEV)
+			continue;			/* possible but offline */
+		if (pfd < 0)
+		{
+			snprintf(why, whylen, "perf_event_open on CPU %d: %s", cpu, strerror(errno));
+			goto undo;
+		}
+		/* the BPF link holds the perf event, so the link fd alone keeps it */
+		link = bpf_program__attach_perf_event(skel->progs.pps_cpu_sample, pfd);
+		if (link == NULL)
+		{
+			snprintf(why, whylen, "attaching to CPU %d: %s", cpu, strerror(errno));
+			close(pfd);
+			goto undo;
+		}
+		fds[(*nfds)++] = bpf_link__fd(link);
+		sampled++;
+	}
+	return sampled;
+
+undo:
+	/* closing our only reference to a link detaches it */
+	for (int i = first; i < *nfds; i++)
+		close(fds[i]);
+	*nfds = first;
+	return 0;
+}
+
+static void
+send_hello(struct pps_bpf_hello *hello, const int *fds, int nfds)
+{
+	union
+	{
+		char		buf[CMSG_SPACE(sizeof(int) * PPS_BPF_MAX_FDS)];
+		struct cmsghdr align;
+	}			control;
+	struct iovec iov = {.iov_base = hello,.iov_len = sizeof(*hello)};
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&control, 0, sizeof(control));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+
+	if (sendmsg(reply_fd, &msg, MSG_NOSIGNAL) != (ssize_t) sizeof(*hello))
+	{
+		/* the worker is gone: nobody to send a failure to either */
+		reply_fd = -1;
+		fail(PPS_BPF_EXIT_SEND, "cannot send the BPF handles to the caller: %s",
+			 strerror(errno));
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	long		pid = -1;
+	long		fd = -1;
+	long		title_skip = 10;	/* strlen("postgres: ") */
+	long		sample_hz = DEFAULT_SAMPLE_HZ;
+	bool		no_sample = false;
+	bool		hz_given = false;
+	struct pps *skel;
+	struct pps_bpf_hello hello;
+	struct timespec ts;
+	int			fds[PPS_BPF_MAX_FDS];
+	int			nfds = 0;
+	int			ncpus = 0;
+	char		why[160] = "";
+	int			err;
+
+	for (int i = 1; i < argc; i++)
+	{
+		const char *a = argv[i];
+
+		/* options may not repeat: a second value is a caller's mistake */
+		for (int j = 1; j < i; j++)
+			if (strncmp(a, "--", 2) == 0 && strcmp(a, argv[j]) == 0)
+				usage_fail("%s given twice", a);
+		if (strcmp(a, "--pid") == 0)
+			pid = parse_int(a, argv[++i], 1, INT_MAX);
+		else if (strcmp(a, "--fd") == 0)
+			fd = parse_int(a, argv[++i], 0, INT_MAX);
+		else if (strcmp(a, "--title-skip") == 0)
+			title_skip = parse_int(a, argv[++i], 0, MAX_TITLE_SKIP);
+		else if (strcmp(a, "--sample-hz") == 0)
+		{
+			sample_hz = parse_int(a, argv[++i], 1, MAX_SAMPLE_HZ);
+			hz_given = true;
+		}
+		else if (strcmp(a, "--no-sample") == 0)
+			no_sample = true;
+		else if (strcmp(a, "--verbose") == 0)
+			verbose = true;
+		else
+			usage_fail("unexpected argument \"%s\"", a);
+	}
+	if (pid < 0 || fd < 0)
+		usage_fail("--pid and --fd are required");
+	if (no_sample && hz_given)
+		usage_fail("--sample-hz and --no-sample exclude each other");
+
+	check_reply_fd((int) fd);
+	check_postmaster((pid_t) pid);
+	check_environment();
+	check_caps();
+
+	libbpf_set_print(libbpf_print);
+	skel = pps__open();
+	if (skel == NULL)
+		fail(PPS_BPF_EXIT_LOAD, "cannot open the BPF object: %s", strerror(errno));
+	skel->rodata->postmaster_tgid = (__u32) pid;
+	skel->rodata->title_skip = (__u32) title_skip;
+	skel->bss->stats.magic = PPS_BPF_STATS_MAGIC;
+	skel->bss->stats.layout_version = PPS_BPF_LAYOUT_VERSION;
+	if (no_sample)
+		bpf_program__set_autoload(skel->progs.pps_cpu_sample, false);
+	err = pps__load(skel);
+	if (err != 0)
+		fail(PPS_BPF_EXIT_LOAD,
+			 "cannot load the BPF programs: %s (kernel lockdown, or a kernel without tp_btf support?)",
+			 strerror(-err));
+
+	/* the .bss map first; the worker mmaps it */
+	fds[nfds++] = bpf_map__fd(skel->maps.bss);
+	/* syscalls before fork and exit, so no child misses its accept() tag */
+	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_enter));
+	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_exit));
+	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_fork));
+	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_exit));
+	/* children started before this instant are classified by title only */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	skel->bss->stats.attach_ns = (__u64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+
+	if (!no_sample)
+		ncpus = attach_sampling(skel, (int) sample_hz, fds, &nfds, why, sizeof(why));
+
+	drop_caps();
+
+	memset(&hello, 0, sizeof(hello));
+	hello.magic = PPS_BPF_HELLO_MAGIC;
+	hello.layout_version = PPS_BPF_LAYOUT_VERSION;
+	hello.flags = PPS_BPF_HELLO_OK | (ncpus > 0 ? PPS_BPF_HELLO_SAMPLING : 0);
+	hello.nfds = nfds;
+	hello.stats_size = sizeof(struct pps_bpf_stats);
+	hello.sample_hz = ncpus > 0 ? sample_hz : 0;
+	hello.sample_cpus = ncpus;
+	hello.exit_code = PPS_BPF_EXIT_OK;
+	if (ncpus > 0)
+		snprintf(hello.message, sizeof(hello.message),
+				 "loaded; sampling %ld Hz on %d CPUs", sample_hz, ncpus);
+	else if (no_sample)
+		snprintf(hello.message, sizeof(hello.message), "loaded; sampling off");
+	else
+		snprintf(hello.message, sizeof(hello.message),
+				 "loaded; sampling failed: %s", why);
+	send_hello(&hello, fds, nfds);
+	if (verbose)
+		fprintf(stderr, PROG ": %s; sent %d fds\n", hello.message, nfds);
+
+	/*
+	 * Exit without pps__destroy(): the worker holds its own references to
+	 * the map and the links, and destroying would only close ours.
+	 */
+	return PPS_BPF_EXIT_OK;
+}

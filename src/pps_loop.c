@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_loop.c
+ *	  The deadline loop shared by the extension's background workers.
+ *
+ * Ticks follow a deadline schedule (next = previous deadline + interval),
+ * so an hour of samples does not drift by the time each tick takes.  A
+ * worker that fell behind by more than a tick (suspended, or a tick longer
+ * than the interval) resynchronises instead of firing a burst.  SIGHUP
+ * reloads the configuration and a changed interval takes effect at once.
+ * SIGTERM ends the loop with exit code 1, so a worker stopped by hand is
+ * restarted by the postmaster; at shutdown the postmaster restarts nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "pps_loop.h"
+
+extern int	pps_sample_interval_ms;
+
+void
+pps_loop_run(pps_tick_fn tick)
+{
+	TimestampTz next_tick = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		int64		interval_us = (int64) pps_sample_interval_ms * 1000;
+		long		timeout_ms;
+
+		if (now >= next_tick)
+		{
+			tick();
+			next_tick += interval_us;
+			if (next_tick <= now)
+				next_tick = now + interval_us;
+			now = GetCurrentTimestamp();
+		}
+
+		timeout_ms = (long) ((next_tick - now + 999) / 1000);
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(timeout_ms, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+		{
+			int			old_interval = pps_sample_interval_ms;
+
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (pps_sample_interval_ms != old_interval)
+				next_tick = GetCurrentTimestamp() + (int64) pps_sample_interval_ms * 1000;
+		}
+	}
+	proc_exit(1);
+}

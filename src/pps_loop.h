@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_loop.h
+ *	  The deadline loop shared by the extension's background workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PPS_LOOP_H
+#define PPS_LOOP_H
+
+typedef void (*pps_tick_fn) (void);
+
+extern void pps_loop_run(pps_tick_fn tick) pg_attribute_noreturn();
+
+#endif							/* PPS_LOOP_H */

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_probe_worker.h
+ *	  The snapshot probe background worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PPS_PROBE_WORKER_H
+#define PPS_PROBE_WORKER_H
+
+#define PPS_PROBE_WORKER_TYPE "pg_postmaster_stats snapshot probe"
+
+extern void pps_probe_worker_register(void);
+extern PGDLLEXPORT void pps_probe_worker_main(Datum arg);
+
+#endif							/* PPS_PROBE_WORKER_H */

@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * source_bpf.c
+ *	  Exact fork, exit and reap counts from eBPF, through the loader.
+ *
+ * Loading eBPF programs needs cap_bpf,cap_perfmon, which the server must
+ * never have.  So the sampler worker spawns pg_postmaster_stats_bpf (file
+ * capabilities, see loader/) with one end of a socketpair; the loader
+ * checks that its caller is this postmaster's child, loads and attaches the
+ * programs, drops its capabilities and sends back a struct pps_bpf_hello
+ * with the .bss map fd and the link fds (SCM_RIGHTS), then exits.
+ *
+ * This worker maps the .bss map read-only and from then on reads the
+ * counters with plain loads: no syscall, no lock (only the programs write,
+ * with atomic adds).  The link fds are the only thing keeping the programs
+ * attached: closing them, or the worker exiting, detaches them, so a
+ * restarted worker starts again from zero with a fresh loader run.
+ *
+ * Nothing here raises an ERROR: every failure returns false with a
+ * message for the sources view, and the worker goes on without eBPF.
+ * Between fork and exec the child runs no PostgreSQL code: posix_spawn
+ * resets signal handlers and closes our descriptors before exec.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/fd.h"
+
+#include "source_bpf.h"
+
+#define PPS_BPF_REPLY_TIMEOUT_MS	10000
+#define PPS_BPF_EXIT_TIMEOUT_MS		2000
+#define PPS_BPF_CHILD_FD			3	/* the loader's --fd */
+
+StaticAssertDecl(sizeof(struct pps_bpf_stats) % sizeof(uint64) == 0,
+				 "pps_bpf_stats must be whole 64-bit words");
+
+static const volatile uint64 *pps_bpf_map = NULL;	/* the .bss map */
+static size_t pps_bpf_map_len = 0;
+static int	pps_bpf_links[PPS_BPF_MAX_FDS];
+static int	pps_bpf_nlinks = 0;
+static char pps_bpf_message[PPS_BPF_MESSAGE_LEN + 64] = "not started";
+
+static int64
+pps_bpf_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Spawn the loader with the socket as fd 3 and stderr into a pipe. */
+static bool
+pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
+			  int sock, int errpipe, pid_t *child, char *err, size_t errlen)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t	all;
+	sigset_t	none;
+	char		pidbuf[16];
+	char		fdbuf[16];
+	char		skipbuf[16];
+	char	   *argv[] = {(char *) loader_path, "--pid", pidbuf, "--fd", fdbuf,
+	"--title-skip", skipbuf, NULL};
+	char	   *envp[] = {NULL};
+	short		flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+	int			rc;
+
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int) postmaster_pid);
+	snprintf(fdbuf, sizeof(fdbuf), "%d", PPS_BPF_CHILD_FD);
+	snprintf(skipbuf, sizeof(skipbuf), "%d", title_skip);
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, errpipe, 2);
+	posix_spawn_file_actions_adddup2(&fa, sock, PPS_BPF_CHILD_FD);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+	/* the server's files and sockets are none of the loader's business */
+	posix_spawn_file_actions_addclosefrom_np(&fa, PPS_BPF_CHILD_FD + 1);
+#endif
+
+	/* default handlers, nothing blocked, and its own session, so signals
+	 * the postmaster sends to our process group do not reach it */
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigmask(&attr, &none);
+#ifdef POSIX_SPAWN_SETSID
+	flags |= POSIX_SPAWN_SETSID;
+#endif
+	posix_spawnattr_setflags(&attr, flags);
+
+	rc = posix_spawn(child, loader_path, &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0)
+	{
+		snprintf(err, errlen, "cannot run the eBPF loader %s: %s",
+				 loader_path, strerror(rc));
+		return false;
+	}
+	return true;
+}
+
+/* Wait up to the timeout for the hello; returns the fds received. */
+static int
+pps_bpf_receive(int sock, struct pps_bpf_hello *hello, int *fds)
+{
+	union
+	{
+		char		buf[CMSG_SPACE(sizeof(int) * PPS_BPF_MAX_FDS)];
+		struct cmsghdr align;
+	}			control;
+	struct iovec iov = {.iov_base = hello,.iov_len = sizeof(*hello)};
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+	int64		deadline = pps_bpf_now_ms() + PPS_BPF_REPLY_TIMEOUT_MS;
+	int			nfds = 0;
+	ssize_t		n;
+
+	memset(hello, 0, sizeof(*hello));
+	for (;;)
+	{
+		struct pollfd pfd = {.fd = sock,.events = POLLIN};
+		int64		left = deadline - pps_bpf_now_ms();
+		int			rc;
+
+		if (left <= 0)
+			return -1;
+		rc = poll(&pfd, 1, (int) left);
+		if (rc > 0)
+			break;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.buf;
+	msg.msg_controllen = sizeof(control.buf);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+
+	for (cmsg = CMSG_FIRSTHDR(&msg); n > 0 && cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+	{
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+		{
+			int			k = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			memcpy(fds + nfds, CMSG_DATA(cmsg), sizeof(int) * k);
+			nfds += k;
+		}
+	}
+	if (n != (ssize_t) sizeof(*hello) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		hello->magic = 0;		/* no valid hello; the caller reports stderr */
+	return nfds;
+}
+
+/* Reap the loader, killing it if it hangs; describe how it ended. */
+static void
+pps_bpf_reap(pid_t child, char *how, size_t howlen)
+{
+	int64		deadline = pps_bpf_now_ms() + PPS_BPF_EXIT_TIMEOUT_MS;
+	int			status;
+	pid_t		rc;
+
+	while ((rc = waitpid(child, &status, WNOHANG)) == 0 &&
+		   pps_bpf_now_ms() < deadline)
+		pg_usleep(10000L);
+	if (rc == 0)
+	{
+		kill(child, SIGKILL);
+		rc = waitpid(child, &status, 0);
+		snprintf(how, howlen, "was killed after %d s",
+				 (PPS_BPF_REPLY_TIMEOUT_MS + PPS_BPF_EXIT_TIMEOUT_MS) / 1000);
+		return;
+	}
+	if (rc < 0)
+		snprintf(how, howlen, "ended (exit status unknown: %s)", strerror(errno));
+	else if (WIFEXITED(status))
+		snprintf(how, howlen, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(how, howlen, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, howlen, "ended with wait status %d", status);
+}
+
+/* The last non-empty line the loader wrote on stderr, or "". */
+static void
+pps_bpf_read_stderr(int fd, char *line, size_t linelen)
+{
+	char		buf[1024];
+	size_t		len = 0;
+	ssize_t		n;
+	char	   *start;
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (len < sizeof(buf) - 1 &&
+		   (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	buf[len] = '\0';
+	start = strrchr(buf, '\n');
+	strlcpy(line, start ? start + 1 : buf, linelen);
+}
+
+static void
+pps_bpf_close_fds(int *fds, int nfds)
+{
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+bool
+pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
+			  char *err, size_t errlen)
+{
+	struct pps_bpf_hello hello;
+	int			sv[2];
+	int			errpipe[2];
+	int			fds[PPS_BPF_MAX_FDS];
+	int			nfds;
+	pid_t		child;
+	char		how[96];
+	char		errline[PPS_BPF_MESSAGE_LEN];
+	void	   *map;
+	size_t		len;
+
+	pps_bpf_stop();
+	if (access(loader_path, X_OK) != 0)
+	{
+		snprintf(err, errlen, "eBPF loader %s is not installed or not executable: %s",
+				 loader_path, strerror(errno));
+		goto failed;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+	{
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		goto failed;
+	}
+	if (pipe2(errpipe, O_CLOEXEC) != 0)
+	{
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		goto failed;
+	}
+	if (!pps_bpf_spawn(loader_path, postmaster_pid, title_skip, sv[1],
+					   errpipe[1], &child, err, errlen))
+	{
+		close(sv[0]);
+		close(sv[1]);
+		close(errpipe[0]);
+		close(errpipe[1]);
+		goto failed;
+	}
+	close(sv[1]);
+	close(errpipe[1]);
+
+	nfds = pps_bpf_receive(sv[0], &hello, fds);
+	close(sv[0]);
+	pps_bpf_reap(child, how, sizeof(how));
+	pps_bpf_read_stderr(errpipe[0], errline, sizeof(errline));
+	close(errpipe[0]);
+
+	if (hello.magic != PPS_BPF_HELLO_MAGIC)
+	{
+		pps_bpf_close_fds(fds, Max(nfds, 0));
+		if (errline[0] != '\0')
+			snprintf(err, errlen, "%s", errline);
+		else
+			snprintf(err, errlen, "eBPF loader %s sent no reply and %s",
+					 loader_path, how);
+		goto failed;
+	}
+	if (!(hello.flags & PPS_BPF_HELLO_OK))
+	{
+		pps_bpf_close_fds(fds, nfds);
+		hello.message[PPS_BPF_MESSAGE_LEN - 1] = '\0';
+		snprintf(err, errlen, "eBPF loader: %s", hello.message);
+		goto failed;
+	}
+	if (hello.layout_version != PPS_BPF_LAYOUT_VERSION ||
+		hello.stats_size != sizeof(struct pps_bpf_stats) ||
+		hello.nfds != (uint32) nfds || nfds < 1)
+	{
+		pps_bpf_close_fds(fds, nfds);
+		snprintf(err, errlen,
+				 "eBPF loader %s does not match this extension (layout %u, %u bytes, %d fds; want layout %d, %zu bytes): reinstall both",
+				 loader_path, hello.layout_version, hello.stats_size, nfds,
+				 PPS_BPF_LAYOUT_VERSION, sizeof(struct pps_bpf_stats));
+		goto failed;
+	}
+
+	len = TYPEALIGN(sysconf(_SC_PAGESIZE), sizeof(struct pps_bpf_stats));
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fds[0], 0);
+	/* the mapping keeps the map alive; its fd is no longer needed */
+	close(fds[0]);
+	if (map == MAP_FAILED)
+	{
+		pps_bpf_close_fds(fds + 1, nfds - 1);
+		snprintf(err, errlen, "cannot map the eBPF counters: %s", strerror(errno));
+		goto failed;
+	}
+	if (((const struct pps_bpf_stats *) map)->magic != PPS_BPF_STATS_MAGIC)
+	{
+		munmap(map, len);
+		pps_bpf_close_fds(fds + 1, nfds - 1);
+		snprintf(err, errlen, "the eBPF counters map has no valid header");
+		goto failed;
+	}
+
+	pps_bpf_map = (const volatile uint64 *) map;
+	pps_bpf_map_len = len;
+	for (int i = 1; i < nfds; i++)
+	{
+		/* tell fd.c, so it keeps its own descriptors within the limit */
+		ReserveExternalFD();
+		pps_bpf_links[pps_bpf_nlinks++] = fds[i];
+	}
+	hello.message[PPS_BPF_MESSAGE_LEN - 1] = '\0';
+	strlcpy(pps_bpf_message, hello.message, sizeof(pps_bpf_message));
+	return true;
+
+failed:
+	snprintf(pps_bpf_message, sizeof(pps_bpf_message), "failed: %s", err);
+	return false;
+}
+
+bool
+pps_bpf_active(void)
+{
+	return pps_bpf_map != NULL;
+}
+
+/*
+ * Copy the counters word by word: each 64-bit load is atomic, so no
+ * counter is torn, although the copy is not a snapshot across counters.
+ */
+bool
+pps_bpf_read(struct pps_bpf_stats *out)
+{
+	uint64	   *dst = (uint64 *) out;
+
+	if (pps_bpf_map == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64); i++)
+		dst[i] = pps_bpf_map[i];
+	return true;
+}
+
+void
+pps_bpf_stop(void)
+{
+	if (pps_bpf_map != NULL)
+	{
+		munmap((void *) pps_bpf_map, pps_bpf_map_len);
+		pps_bpf_map = NULL;
+		strlcpy(pps_bpf_message, "stopped", sizeof(pps_bpf_message));
+	}
+	/* closing the last reference to each link detaches its program */
+	for (int i = 0; i < pps_bpf_nlinks; i++)
+	{
+		close(pps_bpf_links[i]);
+		ReleaseExternalFD();
+	}
+	pps_bpf_nlinks = 0;
+}
+
+const char *
+pps_bpf_status(void)
+{
+	return pps_bpf_message;
+}

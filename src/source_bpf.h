@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * source_bpf.h
+ *	  Exact fork, exit and reap counts from eBPF, through the loader.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SOURCE_BPF_H
+#define SOURCE_BPF_H
+
+#include <sys/types.h>
+
+#include "pps_bpf.h"
+
+extern bool pps_bpf_start(pid_t postmaster_pid, const char *loader_path,
+						  int title_skip, char *err, size_t errlen);
+extern bool pps_bpf_active(void);
+extern bool pps_bpf_read(struct pps_bpf_stats *out);
+extern void pps_bpf_stop(void);
+extern const char *pps_bpf_status(void);
+
+#endif							/* SOURCE_BPF_H */

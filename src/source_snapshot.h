@@ -1,0 +1,30 @@
+/*-------------------------------------------------------------------------
+ *
+ * source_snapshot.h
+ *	  What taking an MVCC snapshot (GetSnapshotData) costs right now.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SOURCE_SNAPSHOT_H
+#define SOURCE_SNAPSHOT_H
+
+#include "datatype/timestamp.h"
+
+/* Result of one probe: a batch of snapshots taken back to back. */
+typedef struct PpsSnapshotProbe
+{
+	TimestampTz time;
+	int32		calls;			/* snapshots in the batch */
+	double		ns_median;		/* per snapshot */
+	double		ns_max;
+	int32		xcnt;			/* running top-level xids in the snapshot */
+	int32		subxcnt;		/* cached subtransaction xids */
+	bool		suboverflowed;	/* some backend's subxid cache overflowed */
+	bool		in_recovery;	/* taken on a hot standby */
+	int32		procs_in_use;	/* PGPROC entries with a live process */
+	int64		oldest_xid_age; /* next xid minus the snapshot's xmin */
+} PpsSnapshotProbe;
+
+extern void pps_snapshot_probe(PpsSnapshotProbe *out);
+
+#endif							/* SOURCE_SNAPSHOT_H */
