@@ -15,13 +15,14 @@
  *
  * 1. Connection children.  The postmaster forks a client backend (or a
  *	  walsender, or a child that only serves a cancel request or refuses a
- *	  connection) right after accept() returns, with nothing else forked in
- *	  between (signals are blocked outside its select()).  So a child forked
- *	  while an accept() result is pending is a connection child, whatever its
- *	  title says: user and database names may contain spaces or look like
- *	  process names, so no title rule can be exact for them.  Its title
- *	  starting with "walsender " makes it a walsender; otherwise it is a
- *	  client backend, also when it exited before setting a title.
+ *	  connection) right after accept() returns, and forks nothing else in
+ *	  between (its signals are blocked outside its wait for events).  So a
+ *	  child forked after an accept() and before the postmaster waits again
+ *	  (select/poll/epoll) is a connection child, whatever its title says:
+ *	  user and database names may contain spaces or look like process
+ *	  names, so no title rule can be exact for them.  A title starting with
+ *	  "walsender " makes it a walsender; otherwise it is a client backend,
+ *	  also when it exited before setting a title.
  * 2. Every other child is named by its title, read from mm->arg_start
  *	  (PostgreSQL rewrites argv in place: "postgres: [cluster: ]<name> ..."),
  *	  after title_skip bytes: "parallel worker" and "autovacuum worker"
@@ -36,8 +37,10 @@
  * 4. No title (mm gone, unreadable, or still the postmaster's argv): other.
  *
  * The title is readable at sched_process_exit on kernels where that
- * tracepoint fires before exit_mm() (6.16 and later); on older kernels
- * task->mm is NULL there and non-connection children count as other.
+ * tracepoint fires before exit_mm() (those whose tracepoint carries a
+ * group_dead argument, as 6.18 here); on older kernels task->mm is NULL
+ * there, walsenders count as client backends and the other non-connection
+ * children as other.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,6 +65,9 @@ char		LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_WAITID	247
 #define NR_ACCEPT4	288
 #define NR_CLONE3	435
+/* poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 */
+#define IS_WAIT_FOR_EVENTS(nr) ((nr) == 7 || (nr) == 23 || (nr) == 232 || \
+	(nr) == 270 || (nr) == 271 || (nr) == 281 || (nr) == 441)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_WAITID	95
 #define NR_ACCEPT	202
@@ -69,6 +75,9 @@ char		LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_ACCEPT4	242
 #define NR_WAIT4	260
 #define NR_CLONE3	435
+/* epoll_pwait, pselect6, ppoll, epoll_pwait2 */
+#define IS_WAIT_FOR_EVENTS(nr) ((nr) == 22 || (nr) == 72 || (nr) == 73 || \
+	(nr) == 441)
 #else
 #error "syscall numbers for this architecture are missing in pps.bpf.c"
 #endif
@@ -331,6 +340,12 @@ BPF_PROG(pps_sys_enter, struct pt_regs *regs, long id)
 	sc->enter_ns = bpf_ktime_get_ns();
 	if (id == NR_WAITID)
 		sc->waitid_info = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	/*
+	 * Back to waiting for events without having forked: the accepted
+	 * connection got no child (out of memory), so the next fork is not it.
+	 */
+	if (IS_WAIT_FOR_EVENTS(id))
+		sc->accept_pending = 0;
 	return 0;
 }
 

@@ -160,23 +160,17 @@ static void
 check_reply_fd(int fd)
 {
 	struct stat st;
-	int			type;
-	socklen_t	len = sizeof(type);
+	struct sockaddr_storage ss;
+	socklen_t	sslen = sizeof(ss);
 
 	if (fstat(fd, &st) != 0)
 		fail(PPS_BPF_EXIT_BAD_FD, "--fd %d is not an open file descriptor: %s",
 			 fd, strerror(errno));
-	if (!S_ISSOCK(st.st_mode) ||
-		getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+	if (!S_ISSOCK(st.st_mode))
 		fail(PPS_BPF_EXIT_BAD_FD, "--fd %d is not a socket", fd);
-	{
-		struct sockaddr_storage ss;
-		socklen_t	sslen = sizeof(ss);
-
-		if (getsockname(fd, (struct sockaddr *) &ss, &sslen) != 0 ||
-			ss.ss_family != AF_UNIX)
-			fail(PPS_BPF_EXIT_BAD_FD, "--fd %d is not a Unix domain socket", fd);
-	}
+	if (getsockname(fd, (struct sockaddr *) &ss, &sslen) != 0 ||
+		ss.ss_family != AF_UNIX)
+		fail(PPS_BPF_EXIT_BAD_FD, "--fd %d is not a Unix domain socket", fd);
 	reply_fd = fd;
 }
 

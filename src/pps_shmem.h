@@ -20,7 +20,7 @@
 typedef enum PpsSource
 {
 	PPS_SRC_POSTMASTER = 0,		/* /proc/<postmaster pid> */
-	PPS_SRC_ACCEPT,				/* sock_diag listen queues + netstat */
+	PPS_SRC_ACCEPT,				/* sock_diag: the postmaster's listen queues */
 	PPS_SRC_CONNSETUP,			/* ClientAuthentication_hook */
 	PPS_SRC_CHILDREN,			/* backend status array + /proc children */
 	PPS_SRC_BGWORKERS,			/* the server's background-worker registry */
@@ -59,7 +59,7 @@ typedef struct PpsSample
 	int32		accept_queue_depth;
 	int32		accept_queue_max;
 	int32		listen_sockets;
-	double		listen_overflows_per_s;
+	int64		listen_drops_total; /* sk_drops of the TCP listeners */
 	double		listen_drops_per_s;
 
 	/* connection setup */

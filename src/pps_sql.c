@@ -160,7 +160,8 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	pps_row_int4(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.accept_queue_depth);
 	pps_row_int4(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.accept_queue_max);
 	pps_row_int4(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.listen_sockets);
-	pps_row_float(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.listen_overflows_per_s);
+	pps_row_float(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.listen_drops_per_s);
+	pps_row_int8(&row, have && HAS(&s, PPS_SRC_ACCEPT), s.listen_drops_total);
 	pps_row_float(&row, have, s.connections_per_s);
 	pps_row_float(&row, have, s.conn_setup_p99_seconds);
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->connections_total));
@@ -202,7 +203,6 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	pps_row_int4(&row, pm, s->pm_children);
 	pps_row_int4(&row, acc, s->accept_queue_depth);
 	pps_row_int4(&row, acc, s->accept_queue_max);
-	pps_row_float(&row, acc, s->listen_overflows_per_s);
 	pps_row_float(&row, acc, s->listen_drops_per_s);
 	pps_row_float(&row, true, s->connections_per_s);
 	pps_row_float(&row, true, s->auth_failures_per_s);

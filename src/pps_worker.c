@@ -19,7 +19,6 @@
 #include "postgres.h"
 
 #include <time.h>
-#include <unistd.h>
 
 #include "access/xlog.h"
 #include "miscadmin.h"
@@ -54,8 +53,7 @@ typedef struct PpsPrevious
 	TimestampTz time;			/* 0: no previous sample */
 	bool		pm_ok;
 	PpsPmReading pm;
-	bool		netstat_ok;
-	int64		listen_overflows;
+	bool		accept_ok;
 	int64		listen_drops;
 	uint64		reset_generation;
 	uint64		connections;
@@ -72,7 +70,23 @@ typedef struct PpsPrevious
 } PpsPrevious;
 
 static PpsPrevious prev;
-static long pps_clock_ticks;
+
+/*
+ * Readings refreshed every PPS_PM_SLOW_REFRESH_US: the kernel's child count,
+ * and the user/system clock ticks whose ratio over the last window splits
+ * each tick's exact CPU time.
+ */
+typedef struct PpsSlowReadings
+{
+	TimestampTz read_at;		/* 0: never */
+	int32		children;
+	bool		ticks_ok;
+	uint64		utime_ticks;
+	uint64		stime_ticks;
+	double		user_share;		/* utime / (utime + stime) over the window */
+} PpsSlowReadings;
+
+static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0};
 
 void
 pps_worker_register(void)
@@ -114,6 +128,36 @@ pps_rate(int64 cur, int64 before, double seconds)
 }
 
 static void
+pps_refresh_slow_readings(TimestampTz now)
+{
+	uint64		utime;
+	uint64		stime;
+
+	if (slow.read_at != 0 && now - slow.read_at < PPS_PM_SLOW_REFRESH_US)
+		return;
+	slow.read_at = now;
+	slow.children = pps_pm_children(PostmasterPid);
+	if (pps_pm_read_ticks(PostmasterPid, &utime, &stime))
+	{
+		if (slow.ticks_ok)
+		{
+			uint64		du = utime - slow.utime_ticks;
+			uint64		ds = stime - slow.stime_ticks;
+
+			if (du + ds > 0)
+				slow.user_share = (double) du / (double) (du + ds);
+		}
+		else if (utime + stime > 0)
+			slow.user_share = (double) utime / (double) (utime + stime);
+		slow.utime_ticks = utime;
+		slow.stime_ticks = stime;
+		slow.ticks_ok = true;
+	}
+	else
+		slow.ticks_ok = false;
+}
+
+static void
 pps_sample_postmaster(PpsSample *s, double seconds)
 {
 	PpsPmReading pm;
@@ -125,30 +169,29 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 		prev.pm_ok = false;
 		return;
 	}
+	pps_refresh_slow_readings(s->time);
+
 	s->valid |= PPS_SRC_BIT(PPS_SRC_POSTMASTER);
 	s->pm_rss_bytes = pm.rss_bytes;
 	s->pm_pagetable_bytes = pm.pagetable_bytes;
-	s->pm_children = pm.children;
+	s->pm_children = slow.children;
 
 	if (s->has_rates && prev.pm_ok)
 	{
-		double		tick_s = 1.0 / pps_clock_ticks;
-
-		s->pm_cpu_user_pct = 100.0 * (pm.utime_ticks - prev.pm.utime_ticks) * tick_s / seconds;
-		s->pm_cpu_system_pct = 100.0 * (pm.stime_ticks - prev.pm.stime_ticks) * tick_s / seconds;
-		if (pm.have_runtime && prev.pm.have_runtime)
-			s->pm_cpu_pct = 100.0 * (pm.runtime_ns - prev.pm.runtime_ns) / 1e9 / seconds;
-		else
-			s->pm_cpu_pct = s->pm_cpu_user_pct + s->pm_cpu_system_pct;
+		s->pm_cpu_pct = 100.0 * (pm.runtime_ns - prev.pm.runtime_ns) / 1e9 / seconds;
+		if (slow.ticks_ok)
+		{
+			s->pm_cpu_user_pct = s->pm_cpu_pct * slow.user_share;
+			s->pm_cpu_system_pct = s->pm_cpu_pct - s->pm_cpu_user_pct;
+		}
 		s->pm_voluntary_ctxsw_per_s =
 			pps_rate(pm.voluntary_ctxsw, prev.pm.voluntary_ctxsw, seconds);
 		s->pm_involuntary_ctxsw_per_s =
 			pps_rate(pm.involuntary_ctxsw, prev.pm.involuntary_ctxsw, seconds);
 	}
 	pps_sources_set(PPS_SRC_POSTMASTER, true,
-					"pid %d: /proc/%d/stat, schedstat%s, status",
-					(int) PostmasterPid, (int) PostmasterPid,
-					pm.have_runtime ? "" : " (missing: CPU from clock ticks)");
+					"pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
+					(int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
 	prev.pm = pm;
 	prev.pm_ok = true;
 }
@@ -162,26 +205,21 @@ pps_sample_accept(PpsSample *s, double seconds)
 	if (!pps_accept_read(PostmasterPid, &r, err, sizeof(err)))
 	{
 		pps_sources_set(PPS_SRC_ACCEPT, false, "%s", err);
-		prev.netstat_ok = false;
+		prev.accept_ok = false;
 		return;
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_ACCEPT);
 	s->accept_queue_depth = r.depth;
 	s->accept_queue_max = r.max_backlog;
 	s->listen_sockets = r.nlisteners;
-	if (r.have_netstat && prev.netstat_ok && s->has_rates)
-	{
-		s->listen_overflows_per_s = pps_rate(r.listen_overflows, prev.listen_overflows, seconds);
-		s->listen_drops_per_s = pps_rate(r.listen_drops, prev.listen_drops, seconds);
-	}
+	s->listen_drops_total = r.drops;
+	if (prev.accept_ok && s->has_rates)
+		s->listen_drops_per_s = pps_rate(r.drops, prev.listen_drops, seconds);
 	pps_sources_set(PPS_SRC_ACCEPT, true,
-					"sock_diag netlink: %d listening socket(s) of the postmaster%s",
-					r.nlisteners,
-					r.have_netstat ? "; /proc/net/netstat TcpExt" :
-					"; /proc/net/netstat unreadable, listen overflow rates are NULL");
-	prev.netstat_ok = r.have_netstat;
-	prev.listen_overflows = r.listen_overflows;
-	prev.listen_drops = r.listen_drops;
+					"sock_diag netlink: %d listening socket(s) of the postmaster",
+					r.nlisteners);
+	prev.accept_ok = true;
+	prev.listen_drops = r.drops;
 }
 
 static void
@@ -289,13 +327,15 @@ pps_sample_children(PpsSample *s)
 	prev.children_ok = true;
 	prev.n_autovacuum = r.n_autovacuum;
 	memcpy(prev.autovacuum_pids, r.autovacuum_pids, sizeof(int) * r.n_autovacuum);
-	if (s->valid & PPS_SRC_BIT(PPS_SRC_POSTMASTER) && s->pm_children >= 0)
-		s->children_unregistered = Max(s->pm_children - r.registered, 0);
-	else
-		s->children_unregistered = -1;
+	/*
+	 * Proc-array members missing from the status array: connections that
+	 * joined the proc array in InitPostgres() but have not finished
+	 * authenticating (they register in the status array right after).
+	 */
+	s->children_unregistered = Max(pps_children_in_procarray() - r.registered_in_procarray, 0);
 	pps_sources_set(PPS_SRC_CHILDREN, true,
-					"backend status array (%d registered) and /proc/%d/task/%d/children",
-					r.registered, (int) PostmasterPid, (int) PostmasterPid);
+					"backend status array (%d registered) and PGPROC array",
+					r.registered);
 }
 
 static void
@@ -419,7 +459,7 @@ pps_worker_tick(void)
 	/* rates stay NaN (NULL in SQL) unless a source can compute them */
 	s.pm_cpu_pct = s.pm_cpu_user_pct = s.pm_cpu_system_pct = get_float8_nan();
 	s.pm_voluntary_ctxsw_per_s = s.pm_involuntary_ctxsw_per_s = get_float8_nan();
-	s.listen_overflows_per_s = s.listen_drops_per_s = get_float8_nan();
+	s.listen_drops_per_s = get_float8_nan();
 	s.connections_per_s = s.auth_failures_per_s = get_float8_nan();
 	s.conn_setup_avg_seconds = s.conn_setup_p99_seconds = get_float8_nan();
 	s.bgw_registrations_per_s = get_float8_nan();
@@ -447,7 +487,7 @@ pps_worker_set_disabled(void)
 						"pg_postmaster_stats.enabled is off; set it to on and reload");
 	prev.time = 0;
 	prev.pm_ok = false;
-	prev.netstat_ok = false;
+	prev.accept_ok = false;
 	prev.bgw_ok = false;
 	prev.children_ok = false;
 }
@@ -467,10 +507,6 @@ pps_worker_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
-
-	pps_clock_ticks = sysconf(_SC_CLK_TCK);
-	if (pps_clock_ticks <= 0)
-		pps_clock_ticks = 100;
 
 	memset(&prev, 0, sizeof(prev));
 	prev.reset_generation = pg_atomic_read_u64(&pps_shared->reset_generation);

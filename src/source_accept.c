@@ -9,12 +9,16 @@
  * netlink: for a listening TCP socket idiag_rqueue is the number of
  * established connections not yet accepted and idiag_wqueue the backlog
  * limit; for a listening Unix socket UNIX_DIAG_RQLEN gives the same pair.
- * Only listening sockets are dumped, so the cost does not grow with the
- * number of connected clients.
+ * A TCP listener's sk_drops (SK_MEMINFO_DROPS) counts the connections it
+ * refused because its queue was full (the kernel's ListenDrops, but for
+ * this postmaster's sockets only).
  *
  * The sampler is a child of the postmaster but has closed the listen
  * sockets, so they are identified by inode from /proc/<postmaster>/fd.
- * Those inodes are cached and rescanned when one disappears.
+ * One full dump of the listening sockets learns each one's address; after
+ * that every tick asks for each listener by address (TCP) or inode (Unix),
+ * which costs the kernel a hash lookup instead of a walk over every socket
+ * on the machine.  A failed lookup (sockets changed) triggers a new scan.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,15 +35,29 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pps_procfs.h"
 #include "source_accept.h"
 
+typedef struct PpsDiagRequest
+{
+	struct nlmsghdr nlh;
+	union
+	{
+		struct inet_diag_req_v2 inet;
+		struct unix_diag_req ux;
+	}			req;
+} PpsDiagRequest;
+
 static int	pps_nl_fd = -1;
-static uint64 pps_socket_inodes[PPS_MAX_LISTENERS * 4];
-static int	pps_nsocket_inodes = -1;	/* -1: not scanned yet */
 static uint32 pps_nl_seq = 0;
 
-/* Collect the inodes of every socket the postmaster has open. */
+/* listeners learned by the last full dump; nknown < 0: dump needed */
+static PpsListener pps_known[PPS_MAX_LISTENERS];
+static int	pps_nknown = -1;
+
+/* inodes of every socket the postmaster holds */
+static uint64 pps_socket_inodes[PPS_MAX_LISTENERS * 4];
+static int	pps_nsocket_inodes = 0;
+
 static bool
 pps_accept_scan_inodes(pid_t pid, char *err, size_t errlen)
 {
@@ -86,198 +104,214 @@ pps_accept_is_postmaster_socket(uint64 inode)
 	return false;
 }
 
-static void
-pps_accept_add(PpsAcceptReading *r, uint64 inode, int family,
-			   uint32 queued, uint32 backlog)
+/* The drops counter of an inet_diag reply, from INET_DIAG_SKMEMINFO. */
+static int64
+pps_accept_inet_drops(struct nlmsghdr *h, struct inet_diag_msg *m)
 {
-	PpsListener *l;
+	int			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	struct rtattr *a;
 
-	if (!pps_accept_is_postmaster_socket(inode) ||
-		r->nlisteners >= PPS_MAX_LISTENERS)
-		return;
-	l = &r->listeners[r->nlisteners++];
-	l->inode = inode;
-	l->family = family;
-	l->queued = (int32) queued;
-	l->backlog = (int32) backlog;
-	r->depth += l->queued;
-	r->max_backlog = Max(r->max_backlog, l->backlog);
-}
-
-/* Parse one netlink reply datagram; returns 1 when the dump is done. */
-static int
-pps_accept_parse(char *buf, ssize_t len, int family, PpsAcceptReading *r,
-				 char *err, size_t errlen)
-{
-	struct nlmsghdr *h;
-
-	for (h = (struct nlmsghdr *) buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len))
-	{
-		if (h->nlmsg_seq != pps_nl_seq)
-			continue;
-		if (h->nlmsg_type == NLMSG_DONE)
-			return 1;
-		if (h->nlmsg_type == NLMSG_ERROR)
-		{
-			struct nlmsgerr *e = (struct nlmsgerr *) NLMSG_DATA(h);
-
-			errno = -e->error;
-			snprintf(err, errlen, "sock_diag request for address family %d failed: %m",
-					 family);
-			return -1;
-		}
-		if (family == AF_UNIX)
-		{
-			struct unix_diag_msg *m = (struct unix_diag_msg *) NLMSG_DATA(h);
-			int			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
-			struct rtattr *a;
-
-			for (a = (struct rtattr *) (m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-			{
-				if (a->rta_type == UNIX_DIAG_RQLEN)
-				{
-					struct unix_diag_rqlen *q = RTA_DATA(a);
-
-					pps_accept_add(r, m->udiag_ino, AF_UNIX,
-								   q->udiag_rqueue, q->udiag_wqueue);
-				}
-			}
-		}
-		else
-		{
-			struct inet_diag_msg *m = (struct inet_diag_msg *) NLMSG_DATA(h);
-
-			pps_accept_add(r, m->idiag_inode, family,
-						   m->idiag_rqueue, m->idiag_wqueue);
-		}
-	}
+	for (a = (struct rtattr *) (m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+		if (a->rta_type == INET_DIAG_SKMEMINFO &&
+			RTA_PAYLOAD(a) >= sizeof(uint32) * (SK_MEMINFO_DROPS + 1))
+			return ((uint32 *) RTA_DATA(a))[SK_MEMINFO_DROPS];
 	return 0;
 }
 
-/* Dump the listening sockets of one address family. */
+/* Turn one reply message into a listener; false if it is not one of ours. */
 static bool
-pps_accept_dump(int family, PpsAcceptReading *r, char *err, size_t errlen)
+pps_accept_parse_one(struct nlmsghdr *h, int family, PpsListener *l)
 {
-	struct
-	{
-		struct nlmsghdr nlh;
-		union
-		{
-			struct inet_diag_req_v2 inet;
-			struct unix_diag_req ux;
-		}			req;
-	}			msg;
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	char		buf[16384];
-
-	memset(&msg, 0, sizeof(msg));
-	msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	msg.nlh.nlmsg_seq = ++pps_nl_seq;
+	memset(l, 0, sizeof(*l));
+	l->family = family;
 	if (family == AF_UNIX)
 	{
-		msg.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(struct unix_diag_req));
-		msg.req.ux.sdiag_family = AF_UNIX;
-		msg.req.ux.udiag_states = 1 << TCP_LISTEN;
-		msg.req.ux.udiag_show = UDIAG_SHOW_RQLEN;
+		struct unix_diag_msg *m = (struct unix_diag_msg *) NLMSG_DATA(h);
+		int			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+		struct rtattr *a;
+		bool		have_rqlen = false;
+
+		l->inode = m->udiag_ino;
+		for (a = (struct rtattr *) (m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+		{
+			if (a->rta_type == UNIX_DIAG_RQLEN)
+			{
+				struct unix_diag_rqlen *q = RTA_DATA(a);
+
+				l->queued = (int32) q->udiag_rqueue;
+				l->backlog = (int32) q->udiag_wqueue;
+				have_rqlen = true;
+			}
+		}
+		return have_rqlen && pps_accept_is_postmaster_socket(l->inode);
 	}
 	else
 	{
-		msg.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(struct inet_diag_req_v2));
-		msg.req.inet.sdiag_family = family;
-		msg.req.inet.sdiag_protocol = IPPROTO_TCP;
-		msg.req.inet.idiag_states = 1 << TCP_LISTEN;
-	}
+		struct inet_diag_msg *m = (struct inet_diag_msg *) NLMSG_DATA(h);
 
-	if (sendto(pps_nl_fd, &msg, msg.nlh.nlmsg_len, 0,
+		l->inode = m->idiag_inode;
+		memcpy(l->addr, m->id.idiag_src, sizeof(l->addr));
+		l->port = m->id.idiag_sport;
+		l->ifindex = m->id.idiag_if;
+		l->queued = (int32) m->idiag_rqueue;
+		l->backlog = (int32) m->idiag_wqueue;
+		l->drops = pps_accept_inet_drops(h, m);
+		return pps_accept_is_postmaster_socket(l->inode);
+	}
+}
+
+/*
+ * Send one sock_diag request and collect the listeners of ours in the
+ * reply into out[] (up to max).  Returns the number found, or -1.
+ */
+static int
+pps_accept_request(PpsDiagRequest *msg, int family, PpsListener *out, int max,
+				   char *err, size_t errlen)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	char		buf[16384];
+	int			found = 0;
+	bool		dump = (msg->nlh.nlmsg_flags & NLM_F_DUMP) != 0;
+
+	msg->nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	msg->nlh.nlmsg_seq = ++pps_nl_seq;
+	if (sendto(pps_nl_fd, msg, msg->nlh.nlmsg_len, 0,
 			   (struct sockaddr *) &sa, sizeof(sa)) < 0)
 	{
-		snprintf(err, errlen, "could not send sock_diag request: %m");
-		return false;
+		snprintf(err, errlen, "could not send a sock_diag request: %m");
+		return -1;
 	}
 	for (;;)
 	{
 		ssize_t		len = recv(pps_nl_fd, buf, sizeof(buf), 0);
-		int			rc;
+		struct nlmsghdr *h;
 
 		if (len < 0)
 		{
 			if (errno == EINTR)
 				continue;
-			snprintf(err, errlen, "could not receive sock_diag reply: %m");
-			return false;
+			snprintf(err, errlen, "could not receive a sock_diag reply: %m");
+			return -1;
 		}
 		if (len == 0)
-			return true;
-		rc = pps_accept_parse(buf, len, family, r, err, errlen);
-		if (rc < 0)
-			return false;
-		if (rc > 0)
-			return true;
+			return found;
+		for (h = (struct nlmsghdr *) buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len))
+		{
+			if (h->nlmsg_seq != pps_nl_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return found;
+			if (h->nlmsg_type == NLMSG_ERROR)
+			{
+				struct nlmsgerr *e = (struct nlmsgerr *) NLMSG_DATA(h);
+
+				if (e->error == 0)
+					return found;
+				errno = -e->error;
+				snprintf(err, errlen, "sock_diag request for address family %d failed: %m", family);
+				return -1;
+			}
+			if (found < max && pps_accept_parse_one(h, family, &out[found]))
+				found++;
+			if (!dump)
+				return found;
+		}
 	}
 }
 
-/* ListenOverflows and ListenDrops from the TcpExt lines of /proc/net/netstat. */
-static bool
-pps_accept_read_netstat(PpsAcceptReading *r)
+static void
+pps_accept_fill_request(PpsDiagRequest *msg, int family, const PpsListener *exact)
 {
-	char		buf[8192];
-	char	   *names;
-	char	   *values;
-	int			found = 0;
-
-	if (pps_read_file("/proc/net/netstat", buf, sizeof(buf)) <= 0)
-		return false;
-	names = strstr(buf, "TcpExt:");
-	if (names == NULL)
-		return false;
-	values = strstr(names + 1, "TcpExt:");
-	if (values == NULL)
-		return false;
-
-	/* walk the header and value lines in step */
-	names += strlen("TcpExt:");
-	values += strlen("TcpExt:");
-	while (*names && *names != '\n' && *values && *values != '\n')
+	memset(msg, 0, sizeof(*msg));
+	msg->nlh.nlmsg_flags = NLM_F_REQUEST | (exact ? 0 : NLM_F_DUMP);
+	if (family == AF_UNIX)
 	{
-		char	   *name_end;
-		char	   *value_end;
-		size_t		name_len;
-		long long	v;
-
-		while (*names == ' ')
-			names++;
-		name_end = names;
-		while (*name_end && *name_end != ' ' && *name_end != '\n')
-			name_end++;
-		name_len = name_end - names;
-		v = strtoll(values, &value_end, 10);
-		if (value_end == values)
-			break;
-		if (name_len == strlen("ListenOverflows") &&
-			strncmp(names, "ListenOverflows", name_len) == 0)
-		{
-			r->listen_overflows = v;
-			found++;
-		}
-		else if (name_len == strlen("ListenDrops") &&
-				 strncmp(names, "ListenDrops", name_len) == 0)
-		{
-			r->listen_drops = v;
-			found++;
-		}
-		names = name_end;
-		values = value_end;
+		msg->nlh.nlmsg_len = NLMSG_LENGTH(sizeof(struct unix_diag_req));
+		msg->req.ux.sdiag_family = AF_UNIX;
+		msg->req.ux.udiag_states = 1 << TCP_LISTEN;
+		msg->req.ux.udiag_show = UDIAG_SHOW_RQLEN;
+		msg->req.ux.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+		msg->req.ux.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+		if (exact)
+			msg->req.ux.udiag_ino = (uint32) exact->inode;
 	}
-	return found == 2;
+	else
+	{
+		msg->nlh.nlmsg_len = NLMSG_LENGTH(sizeof(struct inet_diag_req_v2));
+		msg->req.inet.sdiag_family = family;
+		msg->req.inet.sdiag_protocol = IPPROTO_TCP;
+		msg->req.inet.idiag_states = 1 << TCP_LISTEN;
+		msg->req.inet.idiag_ext = 1 << (INET_DIAG_SKMEMINFO - 1);
+		msg->req.inet.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+		msg->req.inet.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+		if (exact)
+		{
+			/* the listener is found by its local address and port */
+			memcpy(msg->req.inet.id.idiag_src, exact->addr, sizeof(exact->addr));
+			msg->req.inet.id.idiag_sport = exact->port;
+			msg->req.inet.id.idiag_if = exact->ifindex;
+		}
+	}
+}
+
+/* Full dump of every listening socket: learn which ones are ours. */
+static bool
+pps_accept_discover(pid_t pid, char *err, size_t errlen)
+{
+	static const int families[] = {AF_INET, AF_INET6, AF_UNIX};
+	PpsDiagRequest msg;
+
+	pps_nknown = -1;
+	if (!pps_accept_scan_inodes(pid, err, errlen))
+		return false;
+
+	pps_nknown = 0;
+	for (int i = 0; i < (int) lengthof(families); i++)
+	{
+		int			n;
+
+		pps_accept_fill_request(&msg, families[i], NULL);
+		n = pps_accept_request(&msg, families[i], &pps_known[pps_nknown],
+							   PPS_MAX_LISTENERS - pps_nknown, err, errlen);
+		if (n < 0)
+		{
+			pps_nknown = -1;
+			return false;
+		}
+		pps_nknown += n;
+	}
+	if (pps_nknown == 0)
+	{
+		snprintf(err, errlen, "the postmaster (pid %d) has no listening socket", (int) pid);
+		pps_nknown = -1;
+		return false;
+	}
+	return true;
+}
+
+/* Ask for each known listener by address or inode. */
+static bool
+pps_accept_lookup(PpsAcceptReading *r, char *err, size_t errlen)
+{
+	PpsDiagRequest msg;
+
+	for (int i = 0; i < pps_nknown; i++)
+	{
+		PpsListener *l = &r->listeners[r->nlisteners];
+
+		pps_accept_fill_request(&msg, pps_known[i].family, &pps_known[i]);
+		if (pps_accept_request(&msg, pps_known[i].family, l, 1, err, errlen) != 1 ||
+			l->inode != pps_known[i].inode)
+			return false;
+		r->nlisteners++;
+	}
+	return true;
 }
 
 bool
 pps_accept_read(pid_t postmaster_pid, PpsAcceptReading *r,
 				char *err, size_t errlen)
 {
-	static const int families[] = {AF_INET, AF_INET6, AF_UNIX};
-
 	memset(r, 0, sizeof(*r));
 
 	if (pps_nl_fd < 0)
@@ -289,30 +323,22 @@ pps_accept_read(pid_t postmaster_pid, PpsAcceptReading *r,
 			return false;
 		}
 	}
-	if (pps_nsocket_inodes < 0 &&
-		!pps_accept_scan_inodes(postmaster_pid, err, errlen))
-		return false;
 
-	for (int attempt = 0; attempt < 2; attempt++)
+	if (pps_nknown < 0 || !pps_accept_lookup(r, err, errlen))
 	{
-		r->nlisteners = 0;
-		r->depth = 0;
-		r->max_backlog = 0;
-		for (int i = 0; i < (int) lengthof(families); i++)
-			if (!pps_accept_dump(families[i], r, err, errlen))
-				return false;
-		if (r->nlisteners > 0)
-			break;
-		/* the cached inodes matched nothing: sockets changed, rescan once */
-		if (!pps_accept_scan_inodes(postmaster_pid, err, errlen))
+		/* first call, or a listener went away: learn them again */
+		if (!pps_accept_discover(postmaster_pid, err, errlen))
 			return false;
+		r->nlisteners = 0;
+		memcpy(r->listeners, pps_known, sizeof(PpsListener) * pps_nknown);
+		r->nlisteners = pps_nknown;
 	}
 
-	r->have_netstat = pps_accept_read_netstat(r);
-	if (r->nlisteners == 0)
+	for (int i = 0; i < r->nlisteners; i++)
 	{
-		snprintf(err, errlen, "the postmaster (pid %d) has no listening socket", (int) postmaster_pid);
-		return false;
+		r->depth += r->listeners[i].queued;
+		r->max_backlog = Max(r->max_backlog, r->listeners[i].backlog);
+		r->drops += r->listeners[i].drops;
 	}
 	return true;
 }
@@ -323,5 +349,5 @@ pps_accept_close(void)
 	if (pps_nl_fd >= 0)
 		close(pps_nl_fd);
 	pps_nl_fd = -1;
-	pps_nsocket_inodes = -1;
+	pps_nknown = -1;
 }

@@ -16,8 +16,12 @@ typedef struct PpsListener
 {
 	uint64		inode;
 	int			family;			/* AF_INET, AF_INET6 or AF_UNIX */
+	uint8		addr[16];		/* local address (TCP), network order */
+	uint16		port;			/* local port (TCP), network order */
+	uint32		ifindex;		/* bound device (TCP), 0 if none */
 	int32		queued;			/* connections waiting for accept() */
 	int32		backlog;		/* the queue's capacity */
+	int64		drops;			/* sk_drops: connections the queue refused */
 } PpsListener;
 
 typedef struct PpsAcceptReading
@@ -26,9 +30,7 @@ typedef struct PpsAcceptReading
 	PpsListener listeners[PPS_MAX_LISTENERS];
 	int32		depth;			/* sum of queued over all listeners */
 	int32		max_backlog;	/* largest capacity of any listener */
-	bool		have_netstat;
-	int64		listen_overflows;	/* TcpExt counters, whole network namespace */
-	int64		listen_drops;
+	int64		drops;			/* sum of drops over TCP listeners */
 } PpsAcceptReading;
 
 extern bool pps_accept_read(pid_t postmaster_pid, PpsAcceptReading *r,

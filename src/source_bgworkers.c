@@ -40,7 +40,7 @@ static uint64 *pps_bgw_prev_generation = NULL;
 static bool
 pps_bgw_attach(char *err, size_t errlen)
 {
-	Size		size = BackgroundWorkerShmemSize();
+	Size		size;
 	Size		ours;
 	bool		found;
 	PpsBgwArray *arr;
@@ -48,6 +48,7 @@ pps_bgw_attach(char *err, size_t errlen)
 	if (pps_bgw_array != NULL)
 		return true;
 
+	size = BackgroundWorkerShmemSize();
 	arr = ShmemInitStruct(PPS_BGW_SEGMENT_NAME, size, &found);
 	if (!found)
 	{

@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "utils/backend_status.h"
 
@@ -78,11 +79,36 @@ pps_children_read(PpsChildrenReading *r, char *err, size_t errlen)
 		{
 			r->by_type[type]++;
 			r->registered++;
+			if (pps_children_type_in_procarray(type))
+				r->registered_in_procarray++;
 			if (type == B_AUTOVAC_WORKER && r->n_autovacuum < PPS_MAX_AUTOVACUUM_PIDS)
 				r->autovacuum_pids[r->n_autovacuum++] = pid;
 		}
 	}
 	return true;
+}
+
+/*
+ * Entries in the proc array: what GetSnapshotData() scans, and every
+ * process that joined it in InitPostgres() (client backends from before
+ * authentication, walsenders, autovacuum, connected background workers),
+ * prepared transactions excluded.  A PGPROC's pid is not a liveness test:
+ * PostgreSQL before 17 leaves it set when the process exits.  Takes
+ * ProcArrayLock in shared mode for one pass over the array.
+ */
+int32
+pps_children_in_procarray(void)
+{
+	return (int32) CountDBBackends(InvalidOid);
+}
+
+/* The backend types that join the proc array, as counted above. */
+bool
+pps_children_type_in_procarray(int backend_type)
+{
+	return backend_type == B_BACKEND || backend_type == B_AUTOVAC_WORKER ||
+		backend_type == B_AUTOVAC_LAUNCHER || backend_type == B_WAL_SENDER ||
+		backend_type == B_BG_WORKER;
 }
 
 const char *

@@ -82,9 +82,9 @@ StaticAssertDecl(PPS_LIMITS_NROWS <= PPS_MAX_LIMITS,
 #define PPS_LIMITS_PSS_BUDGET_NS (20 * 1000 * 1000)
 
 /*
- * The listen() backlog cap: PG_SOMAXCONN (10000) since 15.  14 had no such
- * macro; the platform's SOMAXCONN is our guess for it, not checked against
- * a 14 build.
+ * The server's own cap on its listen() backlog: PG_SOMAXCONN (10000) in
+ * pg_config_manual.h.  Where a release lacks it (not checked against 14),
+ * assume the platform's SOMAXCONN.  Belongs in pps_compat.h.
  */
 #ifdef PG_SOMAXCONN
 #define PPS_PG_SOMAXCONN PG_SOMAXCONN
@@ -230,7 +230,8 @@ pps_limits_guc_int(const char *name, int missing)
 
 /* Soft limit of a resource of another process; NaN when unlimited. */
 static bool
-pps_limits_rlimit(pid_t pid, int resource, double *soft, char *err, size_t errlen)
+pps_limits_rlimit(pid_t pid, int resource, double *soft,
+				  char *err, size_t errlen)
 {
 	struct rlimit rl;
 
@@ -239,7 +240,8 @@ pps_limits_rlimit(pid_t pid, int resource, double *soft, char *err, size_t errle
 		snprintf(err, errlen, "prlimit(%d) failed: %m", (int) pid);
 		return false;
 	}
-	*soft = rl.rlim_cur == RLIM_INFINITY ? get_float8_nan() : (double) rl.rlim_cur;
+	*soft = rl.rlim_cur == RLIM_INFINITY ?
+		get_float8_nan() : (double) rl.rlim_cur;
 	return true;
 }
 
@@ -248,7 +250,8 @@ pps_limits_rlimit(pid_t pid, int resource, double *soft, char *err, size_t errle
  * into a stack buffer, because readdir() would malloc.
  */
 static bool
-pps_limits_each_entry(int dfd, void (*visit) (int dfd, const char *name, void *arg),
+pps_limits_each_entry(int dfd,
+					  void (*visit) (int dfd, const char *name, void *arg),
 					  void *arg)
 {
 	char		buf[16384] pg_attribute_aligned(8);
@@ -460,7 +463,7 @@ pps_limits_process_bytes(pid_t pid, double *bytes, bool *pss_anon)
 	else if (pps_status_field(buf, "Private_Clean", &clean_kb) &&
 			 pps_status_field(buf, "Private_Dirty", &dirty_kb))
 	{
-		/* before Linux 5.7: unique memory, the closest figure there is */
+		/* kernels without Pss_Anon: unique memory, the closest figure */
 		anon_kb = clean_kb + dirty_kb;
 		*pss_anon = false;
 	}
@@ -496,25 +499,31 @@ pps_limits_measure_backends(pid_t pm)
 	bool		pss_anon = true;
 	struct timespec start;
 
-	npids = pps_limits_client_pids(pids, PPS_LIMITS_PSS_SAMPLE, err, sizeof(err));
+	npids = pps_limits_client_pids(pids, PPS_LIMITS_PSS_SAMPLE,
+								   err, sizeof(err));
 	s->backend_clients = npids > 0;
 	if (npids <= 0)
 		npids = pps_limits_child_pids(pm, pids, PPS_LIMITS_PSS_SAMPLE);
 
-	/* smaps_rollup cost grows with mapped memory: stop at the time budget */
+	/*
+	 * smaps_rollup walks the page tables of every mapping: about 5 ms per GB
+	 * of shared_buffers a backend has touched in 4 kB pages.  Stop before a
+	 * backend that would, at the mean cost so far, overrun the budget.
+	 */
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (int i = 0; i < npids; i++)
 	{
+		double		elapsed = pps_limits_elapsed_ns(&start);
 		double		bytes;
 		bool		anon;
 
+		if (i > 0 && elapsed + elapsed / i > PPS_LIMITS_PSS_BUDGET_NS)
+			break;
 		if (!pps_limits_process_bytes(pids[i], &bytes, &anon))
 			continue;			/* exited meanwhile */
 		total += bytes;
 		pss_anon &= anon;
 		nsampled++;
-		if (pps_limits_elapsed_ns(&start) > PPS_LIMITS_PSS_BUDGET_NS)
-			break;
 	}
 
 	s->backend_nsampled = nsampled;
@@ -597,8 +606,8 @@ pps_limits_measure_user_tasks(void)
  * the caller can walk up to it.
  */
 static bool
-pps_limits_cgroup_parse(char *text, const char *controller, char *dir, size_t dirlen,
-						size_t *baselen, bool *v1)
+pps_limits_cgroup_parse(char *text, const char *controller,
+						char *dir, size_t dirlen, size_t *baselen, bool *v1)
 {
 	char		list[256];
 	char		token[64];
@@ -650,8 +659,8 @@ pps_limits_cgroup_parse(char *text, const char *controller, char *dir, size_t di
 }
 
 static bool
-pps_limits_cgroup_dir(pid_t pm, const char *controller, char *dir, size_t dirlen,
-					  size_t *baselen, bool *v1)
+pps_limits_cgroup_dir(pid_t pm, const char *controller,
+					  char *dir, size_t dirlen, size_t *baselen, bool *v1)
 {
 	char		path[64];
 	char		buf[4096];
@@ -813,7 +822,8 @@ static void
 pps_limits_server_processes(PpsLimitsReading *r, const PpsLimitsInput *in)
 {
 	PpsLimit   *l = pps_limit_add(r, "server_processes", "processes");
-	int			maximum = MaxBackends + NUM_AUXILIARY_PROCS + (Logging_collector ? 1 : 0);
+	int			maximum = MaxBackends + NUM_AUXILIARY_PROCS +
+		(Logging_collector ? 1 : 0);
 
 	snprintf(l->source, sizeof(l->source),
 			 "/proc/%d/task/%d/children vs MaxBackends %d + %d auxiliary processes%s",
@@ -870,10 +880,9 @@ pps_limits_user_tasks(PpsLimitsReading *r, pid_t pm)
 	double		soft;
 
 	snprintf(l->source, sizeof(l->source),
-			 "tasks of uid %d in /proc, counted %s, vs RLIMIT_NPROC of the postmaster (/proc/%d/limits \"Max processes\")",
-			 (int) getuid(),
-			 s->sampled_at ? timestamptz_to_str(s->sampled_at) : "not yet",
-			 (int) pm);
+			 "tasks of uid %d in /proc (%s%s) vs RLIMIT_NPROC of the postmaster (/proc/%d/limits \"Max processes\")",
+			 (int) getuid(), s->sampled_at ? "counted at " : "not counted yet",
+			 s->sampled_at ? timestamptz_to_str(s->sampled_at) : "", (int) pm);
 	l->current = s->user_tasks;
 	if (!pps_limits_rlimit(pm, RLIMIT_NPROC, &soft, l->hint, sizeof(l->hint)))
 		return;
@@ -1111,7 +1120,8 @@ pps_limits_sysv_semaphores(PpsLimitsReading *r)
 	struct seminfo used;
 	struct seminfo lim;
 	union pps_semun arg;
-	int			own_sets = (MaxBackends + NUM_AUXILIARY_PROCS + PPS_SEMAS_PER_SET - 1) / PPS_SEMAS_PER_SET;
+	int			own_sets = (MaxBackends + NUM_AUXILIARY_PROCS + PPS_SEMAS_PER_SET - 1) /
+		PPS_SEMAS_PER_SET;
 #ifdef USE_SYSV_SEMAPHORES
 	bool		sysv = true;
 #else
@@ -1167,7 +1177,8 @@ pps_limits_memory_backends(PpsLimitsReading *r, const PpsLimitsInput *in,
 	double		avail;
 	const char *into = "MemAvailable";
 
-	l->current = in->client_backends >= 0 ? in->client_backends : get_float8_nan();
+	l->current = in->client_backends >= 0 ?
+		in->client_backends : get_float8_nan();
 	if (s->sampled_at == 0)
 	{
 		snprintf(l->source, sizeof(l->source), "/proc/<pid>/smaps_rollup and status of up to %d client backends, /proc/meminfo",
@@ -1199,7 +1210,8 @@ pps_limits_memory_backends(PpsLimitsReading *r, const PpsLimitsInput *in,
 			 s->backend_bytes / (1024.0 * 1024.0),
 			 s->backend_pss_anon ? "Pss_Anon" : "USS", s->backend_nsampled,
 			 s->backend_clients ? "client backends" : "postmaster children",
-			 timestamptz_to_str(s->sampled_at), into, avail / (1024.0 * 1024.0));
+			 timestamptz_to_str(s->sampled_at),
+			 into, avail / (1024.0 * 1024.0));
 	if (isnan(l->current))
 	{
 		snprintf(l->hint, sizeof(l->hint),
@@ -1363,7 +1375,8 @@ pps_limits_huge_pages(PpsLimitsReading *r, pid_t pm, const char *meminfo)
 
 	snprintf(l->source, sizeof(l->source),
 			 "shared_memory_size_in_huge_pages vs the pool of %lld kB pages (vm.nr_hugepages, %lld free); the postmaster maps %lld kB of them",
-			 (long long) size_kb, (long long) free_pages, (long long) pm_hugetlb_kb);
+			 (long long) size_kb, (long long) free_pages,
+			 (long long) pm_hugetlb_kb);
 	l->maximum = total;
 	if (huge_pages == HUGE_PAGES_OFF)
 	{
@@ -1387,7 +1400,8 @@ pps_limits_huge_pages(PpsLimitsReading *r, pid_t pm, const char *meminfo)
 /* ---------- entry points ---------- */
 
 void
-pps_limits_collect(const PpsLimitsInput *in, bool include_slow, PpsLimitsReading *r)
+pps_limits_collect(const PpsLimitsInput *in, bool include_slow,
+				   PpsLimitsReading *r)
 {
 	char		meminfo[8192];
 	const char *mi = NULL;

@@ -5,9 +5,10 @@
  *
  * The postmaster is single-threaded, so its CPU time is the time of the one
  * thread that accepts, forks and reaps: 100% means saturated.  Total on-CPU
- * time comes from schedstat (nanoseconds); the user/system split comes from
- * stat (clock ticks, usually 10 ms).  VmPTE is reported because copying the
- * page tables is what fork() spends its time on.
+ * time comes from schedstat (nanoseconds, every tick); the user/system split
+ * comes from stat (clock ticks, usually 10 ms, and an expensive file: read
+ * every PPS_PM_SLOW_REFRESH_US).  VmPTE is reported because copying the page
+ * tables is what fork() spends its time on.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +22,7 @@
 #define STAT_STIME 15
 
 static bool
-pps_pm_parse_stat(const char *buf, PpsPmReading *r)
+pps_pm_parse_stat(const char *buf, uint64 *utime_ticks, uint64 *stime_ticks)
 {
 	const char *p = strrchr(buf, ')');
 	int			field = 2;
@@ -37,10 +38,10 @@ pps_pm_parse_stat(const char *buf, PpsPmReading *r)
 			return false;
 		field++;
 		if (field == STAT_UTIME)
-			r->utime_ticks = strtoull(p, NULL, 10);
+			*utime_ticks = strtoull(p, NULL, 10);
 		else if (field == STAT_STIME)
 		{
-			r->stime_ticks = strtoull(p, NULL, 10);
+			*stime_ticks = strtoull(p, NULL, 10);
 			return true;
 		}
 		while (*p && *p != ' ')
@@ -50,7 +51,9 @@ pps_pm_parse_stat(const char *buf, PpsPmReading *r)
 
 /*
  * Number of live (or exited but unreaped) children, from the thread's
- * children list; -1 if the kernel does not provide it.
+ * children list; -1 if the kernel does not provide it.  The kernel walks
+ * every child's task to produce it (about 1 us per child with cold caches),
+ * so the sampler reads it at most every PPS_CHILDREN_REFRESH_US.
  */
 int32
 pps_pm_children(pid_t pid)
@@ -77,6 +80,17 @@ pps_pm_children(pid_t pid)
 }
 
 bool
+pps_pm_read_ticks(pid_t pid, uint64 *utime_ticks, uint64 *stime_ticks)
+{
+	char		path[64];
+	char		buf[4096];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	return pps_read_file(path, buf, sizeof(buf)) > 0 &&
+		pps_pm_parse_stat(buf, utime_ticks, stime_ticks);
+}
+
+bool
 pps_pm_read(pid_t pid, PpsPmReading *r, char *err, size_t errlen)
 {
 	char		path[64];
@@ -85,24 +99,13 @@ pps_pm_read(pid_t pid, PpsPmReading *r, char *err, size_t errlen)
 
 	memset(r, 0, sizeof(*r));
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	if (pps_read_file(path, buf, sizeof(buf)) < 0)
-	{
-		snprintf(err, errlen, "could not read %s: %m", path);
-		return false;
-	}
-	if (!pps_pm_parse_stat(buf, r))
-	{
-		snprintf(err, errlen, "could not parse %s", path);
-		return false;
-	}
-
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int) pid);
-	if (pps_read_file(path, buf, sizeof(buf)) > 0)
+	if (pps_read_file(path, buf, sizeof(buf)) <= 0)
 	{
-		r->runtime_ns = strtoull(buf, NULL, 10);
-		r->have_runtime = true;
+		snprintf(err, errlen, "could not read %s: %m (a kernel without CONFIG_SCHED_INFO?)", path);
+		return false;
 	}
+	r->runtime_ns = strtoull(buf, NULL, 10);
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
 	if (pps_read_file(path, buf, sizeof(buf)) < 0)
@@ -118,7 +121,5 @@ pps_pm_read(pid_t pid, PpsPmReading *r, char *err, size_t errlen)
 		r->rss_bytes = v * 1024;
 	if (pps_status_field(buf, "VmPTE", &v))
 		r->pagetable_bytes = v * 1024;
-
-	r->children = pps_pm_children(pid);
 	return true;
 }

@@ -34,6 +34,7 @@
 
 #include "pps_compat.h"
 #include "pps_shmem.h"
+#include "source_children.h"
 #include "source_snapshot.h"
 
 #define PPS_SNAPSHOT_CALLS 64
@@ -58,17 +59,6 @@ pps_cmp_int64(const void *a, const void *b)
 	int64		y = *(const int64 *) b;
 
 	return (x > y) - (x < y);
-}
-
-static int32
-pps_procs_in_use(void)
-{
-	int32		n = 0;
-
-	for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
-		if (((volatile PGPROC *) &ProcGlobal->allProcs[i])->pid != 0)
-			n++;
-	return n;
 }
 
 /* Called inside a transaction of the probe worker. */
@@ -102,7 +92,7 @@ pps_snapshot_probe(PpsSnapshotProbe *out)
 	out->subxcnt = (int32) pps_snapshot.subxcnt;
 	out->suboverflowed = pps_snapshot.suboverflowed;
 	out->in_recovery = pps_snapshot.takenDuringRecovery;
-	out->procs_in_use = pps_procs_in_use();
+	out->procs_in_use = pps_children_in_procarray();
 	out->oldest_xid_age = TransactionIdIsNormal(pps_snapshot.xmin) ?
 		(int64) (uint32) (XidFromFullTransactionId(next) - pps_snapshot.xmin) : 0;
 

@@ -21,7 +21,7 @@ typedef struct PpsSnapshotProbe
 	int32		subxcnt;		/* cached subtransaction xids */
 	bool		suboverflowed;	/* some backend's subxid cache overflowed */
 	bool		in_recovery;	/* taken on a hot standby */
-	int32		procs_in_use;	/* PGPROC entries with a live process */
+	int32		procs_in_use;	/* proc array entries: what the loop scans */
 	int64		oldest_xid_age; /* next xid minus the snapshot's xmin */
 } PpsSnapshotProbe;
 
