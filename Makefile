@@ -13,6 +13,7 @@ OBJS = \
 	src/source_bgworkers.o \
 	src/source_children.o \
 	src/source_connsetup.o \
+	src/source_limits.o \
 	src/source_parallel.o \
 	src/source_postmaster.o \
 	src/source_snapshot.o

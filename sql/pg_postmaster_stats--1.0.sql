@@ -71,6 +71,8 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT snapshot_suboverflowed boolean,
     OUT snapshot_procs integer,
     OUT snapshot_oldest_xid_age bigint,
+    OUT limits_min_headroom_pct float8,
+    OUT limits_min_name text,
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -133,6 +135,19 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_snapshot_probe'
 LANGUAGE C VOLATILE STRICT;
 
+CREATE FUNCTION pg_postmaster_stats_limits(
+    OUT limit_name text,
+    OUT current float8,
+    OUT maximum float8,
+    OUT headroom_pct float8,
+    OUT unit text,
+    OUT source text,
+    OUT hint text,
+    OUT measured_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_limits'
+LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION pg_postmaster_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_reset'
@@ -150,6 +165,8 @@ CREATE VIEW pg_postmaster_stats_sources AS
     SELECT * FROM pg_postmaster_stats_sources();
 CREATE VIEW pg_postmaster_stats_bgworkers AS
     SELECT * FROM pg_postmaster_stats_bgworkers();
+CREATE VIEW pg_postmaster_stats_limits AS
+    SELECT * FROM pg_postmaster_stats_limits();
 CREATE VIEW pg_postmaster_stats_snapshot AS
     SELECT p.*,
            w.snapshot_ns_min_window, w.snapshot_ns_median_window,
@@ -177,6 +194,8 @@ COMMENT ON VIEW pg_postmaster_stats_bgworkers IS
     'Background-worker slots, registrations and parallel workers planned vs launched';
 COMMENT ON VIEW pg_postmaster_stats_snapshot IS
     'Latest GetSnapshotData() probe and its min/median/max over the history window';
+COMMENT ON VIEW pg_postmaster_stats_limits IS
+    'Headroom against every server and kernel limit on the way to very many connections';
 COMMENT ON FUNCTION pg_postmaster_stats_reset() IS
     'Zeroes the cumulative counters and histograms; the history is kept';
 
@@ -188,6 +207,7 @@ REVOKE ALL ON FUNCTION pg_postmaster_stats_children() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_sources() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_bgworkers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_snapshot_probe() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_limits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_reset() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_current() TO pg_monitor;
@@ -197,8 +217,9 @@ GRANT EXECUTE ON FUNCTION pg_postmaster_stats_children() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_sources() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_bgworkers() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_snapshot_probe() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_limits() TO pg_monitor;
 
 GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
     pg_postmaster_stats_latency, pg_postmaster_stats_children,
     pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers,
-    pg_postmaster_stats_snapshot TO pg_monitor;
+    pg_postmaster_stats_snapshot, pg_postmaster_stats_limits TO pg_monitor;

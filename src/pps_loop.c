@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
@@ -26,6 +28,16 @@
 #include "pps_loop.h"
 
 extern int	pps_sample_interval_ms;
+
+/* CPU time of the calling thread, in microseconds: what a tick costs. */
+double
+pps_thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000.0 + ts.tv_nsec / 1000.0;
+}
 
 void
 pps_loop_run(pps_tick_fn tick)

@@ -11,5 +11,6 @@
 typedef void (*pps_tick_fn) (void);
 
 extern void pps_loop_run(pps_tick_fn tick) pg_attribute_noreturn();
+extern double pps_thread_cpu_us(void);
 
 #endif							/* PPS_LOOP_H */

@@ -25,8 +25,9 @@
  * - Source states use the same seqlock scheme (one counter for the whole
  *	 array); the sampler worker is the only writer after startup.
  *
- * - The latest snapshot probe result uses it too (probe_seq); its only
- *	 writer is the probe worker.  The snapshot histogram is atomics.
+ * - The latest snapshot probe result and the latest limits use it too
+ *	 (probe_seq, limits_seq); their only writer is the probe worker.  The
+ *	 snapshot histogram is atomics.
  *
  * - ring_size is fixed at postmaster start (history_size is PGC_POSTMASTER).
  *
@@ -61,6 +62,7 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_BGWORKERS] = "bgworker_registry",
 	[PPS_SRC_PARALLEL] = "parallel_query",
 	[PPS_SRC_SNAPSHOT] = "snapshot_probe",
+	[PPS_SRC_LIMITS] = "limits",
 };
 
 Size
@@ -100,6 +102,9 @@ pps_shmem_startup(void)
 		pg_atomic_init_u64(&pps_shared->probe_seq, 0);
 		memset(&pps_shared->probe, 0, sizeof(pps_shared->probe));
 		pps_hist_init(&pps_shared->snapshot_hist);
+		pg_atomic_init_u64(&pps_shared->limits_seq, 0);
+		pps_shared->limits_time = 0;
+		pps_shared->limits.nlimits = 0;
 		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
 		pg_atomic_init_u64(&pps_shared->stats_reset,
 						   (uint64) GetCurrentTimestamp());
@@ -277,6 +282,49 @@ pps_probe_read(PpsSnapshotProbe *out)
 		memcpy(out, &pps_shared->probe, sizeof(PpsSnapshotProbe));
 		pg_read_barrier();
 		if (pg_atomic_read_u64(&pps_shared->probe_seq) == before)
+			return before != 0;
+	}
+	return false;
+}
+
+/* Called by the probe worker only. */
+void
+pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
+{
+	uint64		seq = pg_atomic_read_u64(&pps_shared->limits_seq);
+
+	pg_atomic_write_u64(&pps_shared->limits_seq, seq + 1);
+	pg_write_barrier();
+	memcpy(&pps_shared->limits, r, sizeof(PpsLimitsReading));
+	pps_shared->limits_time = GetCurrentTimestamp();
+	if (slow)
+		pps_shared->limits_slow_cost_us = cost_us;
+	else
+		pps_shared->limits_cost_us = cost_us;
+	pg_write_barrier();
+	pg_atomic_write_u64(&pps_shared->limits_seq, seq + 2);
+}
+
+bool
+pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
+				double *cost_us, double *slow_cost_us)
+{
+	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
+	{
+		uint64		before = pg_atomic_read_u64(&pps_shared->limits_seq);
+
+		if (before & 1)
+		{
+			pg_spin_delay();
+			continue;
+		}
+		pg_read_barrier();
+		memcpy(out, &pps_shared->limits, sizeof(PpsLimitsReading));
+		*time = pps_shared->limits_time;
+		*cost_us = pps_shared->limits_cost_us;
+		*slow_cost_us = pps_shared->limits_slow_cost_us;
+		pg_read_barrier();
+		if (pg_atomic_read_u64(&pps_shared->limits_seq) == before)
 			return before != 0;
 	}
 	return false;

@@ -14,6 +14,7 @@
 
 #include "pps_compat.h"
 #include "pps_histogram.h"
+#include "source_limits.h"
 #include "source_snapshot.h"
 
 /* Sources; the order is the order of pg_postmaster_stats_sources. */
@@ -25,7 +26,8 @@ typedef enum PpsSource
 	PPS_SRC_CHILDREN,			/* backend status array + /proc children */
 	PPS_SRC_BGWORKERS,			/* the server's background-worker registry */
 	PPS_SRC_PARALLEL,			/* ExecutorEnd_hook: parallel workers planned/launched */
-	PPS_SRC_SNAPSHOT,			/* the snapshot probe worker */
+	PPS_SRC_SNAPSHOT,			/* the probe worker: GetSnapshotData() cost */
+	PPS_SRC_LIMITS,				/* the probe worker: headroom against limits */
 	PPS_NUM_SOURCES
 } PpsSource;
 
@@ -95,6 +97,10 @@ typedef struct PpsSample
 	int32		snapshot_procs;
 	int64		snapshot_oldest_xid_age;
 
+	/* the limit with the least headroom (index into the limits rows) */
+	double		limits_min_headroom_pct;
+	int16		limits_min_index;
+
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;
 } PpsSample;
@@ -137,6 +143,13 @@ typedef struct PpsShared
 	PpsSnapshotProbe probe;
 	PpsHistogram snapshot_hist; /* nanoseconds per GetSnapshotData() */
 
+	/* limits: the probe worker writes, under limits_seq (a seqlock) */
+	pg_atomic_uint64 limits_seq;
+	TimestampTz limits_time;
+	double		limits_cost_us;	/* CPU of the last refresh */
+	double		limits_slow_cost_us;	/* ... of the last one with PSS */
+	PpsLimitsReading limits;
+
 	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
 	pg_atomic_uint64 reset_generation;
 	pg_atomic_uint64 stats_reset;	/* TimestampTz of the last reset */
@@ -173,6 +186,10 @@ extern const char *pps_source_name(PpsSource src);
 
 extern void pps_probe_publish(const PpsSnapshotProbe *probe);
 extern bool pps_probe_read(PpsSnapshotProbe *out);
+
+extern void pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
+extern bool pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
+							double *cost_us, double *slow_cost_us);
 
 extern void pps_counters_reset(void);
 extern void pps_require_loaded(void);

@@ -37,6 +37,7 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_sources);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_bgworkers);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_snapshot_probe);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_limits);
 
 /* Builds tuples column by column, so NULL handling stays in one place. */
 typedef struct PpsRow
@@ -180,7 +181,8 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 }
 
 static void
-pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
+pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
+				const PpsLimitsReading *limits)
 {
 	PpsRow		row;
 	bool		pm = HAS(s, PPS_SRC_POSTMASTER);
@@ -189,6 +191,7 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	bool		bgw = HAS(s, PPS_SRC_BGWORKERS);
 	bool		par = HAS(s, PPS_SRC_PARALLEL);
 	bool		snap = HAS(s, PPS_SRC_SNAPSHOT);
+	bool		lim = HAS(s, PPS_SRC_LIMITS);
 
 	pps_row_start(&row, tupdesc);
 	pps_row_put(&row, false, TimestampTzGetDatum(s->time));
@@ -229,6 +232,11 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	pps_row_put(&row, !snap, BoolGetDatum(s->snapshot_suboverflowed));
 	pps_row_int4(&row, snap, s->snapshot_procs);
 	pps_row_int8(&row, snap, s->snapshot_oldest_xid_age);
+	pps_row_float(&row, lim, s->limits_min_headroom_pct);
+	pps_row_put(&row, !lim || s->limits_min_index < 0 || limits == NULL ||
+				s->limits_min_index >= limits->nlimits,
+				lim && limits && s->limits_min_index >= 0 && s->limits_min_index < limits->nlimits ?
+				CStringGetTextDatum(limits->limits[s->limits_min_index].name) : (Datum) 0);
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
@@ -240,9 +248,17 @@ pg_postmaster_stats_history(PG_FUNCTION_ARGS)
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
 	uint64		end;
+	PpsLimitsReading *limits = palloc(sizeof(PpsLimitsReading));
+	TimestampTz at;
+	double		cost;
+	double		slow_cost;
 
 	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
+
+	/* limit names for limits_min_name: the row order never changes */
+	if (!pps_limits_read(limits, &at, &cost, &slow_cost))
+		limits = NULL;
 
 	end = pg_atomic_read_u64(&pps_shared->samples_written);
 	for (uint64 i = pps_ring_oldest(); i < end; i++)
@@ -251,7 +267,7 @@ pg_postmaster_stats_history(PG_FUNCTION_ARGS)
 
 		/* a row overwritten while we read is gone from the window anyway */
 		if (pps_ring_read(i, &s))
-			pps_history_row(store, tupdesc, &s);
+			pps_history_row(store, tupdesc, &s, limits);
 	}
 	return (Datum) 0;
 }
@@ -448,4 +464,40 @@ pg_postmaster_stats_snapshot_probe(PG_FUNCTION_ARGS)
 	pps_row_check(&row);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
+}
+
+/* Every limit with its headroom, from the probe worker's latest reading. */
+Datum
+pg_postmaster_stats_limits(PG_FUNCTION_ARGS)
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+	PpsLimitsReading *r = palloc(sizeof(PpsLimitsReading));
+	TimestampTz at;
+	double		cost;
+	double		slow_cost;
+
+	pps_require_loaded();
+	tupdesc = pps_srf_start(fcinfo, &store);
+	if (!pps_limits_read(r, &at, &cost, &slow_cost))
+		return (Datum) 0;
+
+	for (int i = 0; i < r->nlimits; i++)
+	{
+		const PpsLimit *l = &r->limits[i];
+		PpsRow		row;
+
+		pps_row_start(&row, tupdesc);
+		pps_row_put(&row, false, CStringGetTextDatum(l->name));
+		pps_row_float(&row, true, l->current);
+		pps_row_float(&row, true, l->maximum);
+		pps_row_float(&row, l->ok, pps_limit_headroom_pct(l));
+		pps_row_put(&row, false, CStringGetTextDatum(l->unit));
+		pps_row_put(&row, false, CStringGetTextDatum(l->source));
+		pps_row_put(&row, false, CStringGetTextDatum(l->hint));
+		pps_row_put(&row, false, TimestampTzGetDatum(at));
+		pps_row_check(&row);
+		tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
+	}
+	return (Datum) 0;
 }
