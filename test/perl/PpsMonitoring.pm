@@ -189,16 +189,22 @@ sub http_get
 }
 
 # Prometheus text exposition: { types => {family => type},
-# samples => { metric_key => { name, labels, value } } }.
+# help => {family => text}, samples => { metric_key => { name, labels,
+# value, line } } }.
 sub parse_exposition
 {
 	my ($text) = @_;
-	my (%types, %samples);
+	my (%types, %help, %samples);
 	for my $line (split /\n/, $text)
 	{
 		if ($line =~ /^# TYPE (\S+) (\S+)$/)
 		{
 			$types{$1} = $2;
+			next;
+		}
+		if ($line =~ /^# HELP (\S+) (.*)$/)
+		{
+			$help{$1} = $2;
 			next;
 		}
 		next if $line =~ /^#/ || $line eq '';
@@ -216,7 +222,7 @@ sub parse_exposition
 		$samples{ metric_key($name, \%labels) } =
 		  { name => $name, labels => \%labels, value => $value, line => $line };
 	}
-	return { types => \%types, samples => \%samples };
+	return { types => \%types, help => \%help, samples => \%samples };
 }
 
 # An instant query; returns the decoded response (status, data).

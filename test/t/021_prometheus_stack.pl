@@ -1,0 +1,186 @@
+# The real stack on loopback: Debian's postgres_exporter with our queries
+# file exports exactly the metrics view (families, types, labels, values),
+# Debian's Prometheus scrapes it every second and sees connections per
+# second under a connection storm, our rules load and evaluate, label
+# escaping survives end to end, and an inactive source drops out of the
+# scrape instead of breaking it.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use PpsMonitoring;
+use PpsTest;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $missing = monitoring_binaries_missing();
+plan skip_all => "needs Debian's exporter and Prometheus: $missing" if $missing;
+
+my $cluster_name = 'pps "fleet" \\ 1';
+my $node = pps_node('stack');
+restart_with_cluster_name($node, $cluster_name);
+$node->safe_psql('postgres', 'CREATE ROLE pps_exporter LOGIN IN ROLE pg_monitor');
+my $s = $node->background_psql('postgres');
+$s->set_query_timer_restart();
+poll_session($s, q{SELECT bool_and(active) FROM pg_postmaster_stats_sources}, 't');
+poll_session($s, q{SELECT count(*) FROM pg_postmaster_stats_metrics WHERE name LIKE 'pg_postmaster_cpu%'}, '3');
+
+my $exporter = start_exporter($node, 'pps_exporter');
+http_get($exporter->{url});    # the first scrape opens the exporter's connection
+
+# ---- the exporter exports the view ------------------------------------------
+
+sub same_view
+{
+	my ($a, $b) = @_;
+	return 0 unless join(' ', sort keys %$a) eq join(' ', sort keys %$b);
+	return !grep { $a->{$_}{value} ne $b->{$_}{value} } keys %$a;
+}
+
+# A scrape between two identical readings of the view (no sample, no
+# connection in between) must show exactly those values.
+my ($view, $scrape);
+for (1 .. 30)
+{
+	my $before = view_metrics($s);
+	my $text = http_get($exporter->{url});
+	my $after = view_metrics($s);
+	if (same_view($before, $after))
+	{
+		($view, $scrape) = ($before, parse_exposition($text));
+		last;
+	}
+}
+ok($view, 'a scrape between two identical readings of the view');
+$view //= {};
+$scrape //= { types => {}, samples => {}, help => {} };
+
+my %kind;
+for my $m (values %$view)
+{
+	my $family = $m->{name};
+	$family =~ s/_(bucket|sum|count)$// if $m->{kind} eq 'histogram';
+	$kind{$family} = $m->{kind};
+}
+cmp_ok(scalar keys %kind, '>=', 38, scalar(keys %kind) . ' metric families in the view');
+for my $family (sort keys %kind)
+{
+	is($scrape->{types}{$family}, $kind{$family}, "$family: # TYPE $kind{$family}");
+	like($scrape->{help}{$family} // '', qr/\w+ \w+/, "$family: # HELP describes it");
+}
+
+my (@absent, @different);
+for my $key (sort keys %$view)
+{
+	my $e = $scrape->{samples}{$key};
+	if (!$e) { push @absent, $key; next; }
+	push @different, "$key: view $view->{$key}{value}, exporter $e->{value}"
+	  unless $e->{value} ne 'NaN' && $e->{value} == $view->{$key}{value};
+}
+is(join("\n", @absent), '', 'every series of the view is in the scrape');
+is(join("\n", @different), '', 'with the same value');
+
+my @extra;
+for my $key (sort keys %{ $scrape->{samples} })
+{
+	my $e = $scrape->{samples}{$key};
+	next unless $e->{name} =~ /^pg_postmaster_/ && !$view->{$key};
+	# no view shows the snapshot histogram's sum yet (README)
+	next if $e->{name} eq 'pg_postmaster_snapshot_seconds_sum' && $e->{value} eq 'NaN';
+	push @extra, $e->{line};
+}
+is(join("\n", @extra), '', 'and the scrape has no pg_postmaster_ series the view does not have');
+is($scrape->{samples}{'pg_exporter_last_scrape_error{}'}{value}, '0', 'no query failed');
+is(join(',', map { $_->{value} } grep { $_->{name} eq 'pg_exporter_user_queries_load_error' }
+	  values %{ $scrape->{samples} }), '0', 'the queries file loaded');
+
+my ($info) = grep { /^pg_postmaster_stats_info\{/ } split /\n/, http_get($exporter->{url});
+like($info, qr/cluster_name="pps \\"fleet\\" \\\\ 1"/,
+	'a label value with quotes and a backslash is escaped in the exposition format');
+
+# ---- Prometheus ----------------------------------------------------------------
+
+my $prom = start_prometheus($exporter);
+
+sub poll_prom
+{
+	my ($expr, $test) = @_;
+	my $deadline = time() + 30;
+	my $r;
+	do
+	{
+		$r = prom_query($prom, $expr);
+		my $v = $r->{status} eq 'success' ? $r->{data}{result} : undef;
+		return $r if $v && @$v && $test->($v);
+		usleep(250_000);
+	} while (time() < $deadline);
+	return $r;
+}
+
+my $up = poll_prom('up{job="postgres"}', sub { $_[0][0]{value}[1] == 1 });
+is($up->{data}{result}[0]{value}[1], '1', 'Prometheus scrapes the exporter');
+
+my $churn = IPC::Run::start(
+	[
+		'pgbench', '-n', '-C', '-c', '4', '-j', '2', '-T', '15',
+		'-f', "$FindBin::RealBin/../workloads/select1.sql",
+		'-h', $node->host, '-p', $node->port, 'postgres'
+	],
+	'>', \my $churn_out, '2>', \my $churn_err);
+my $rate = poll_prom('rate(pg_postmaster_connections_total[5s])', sub { $_[0][0]{value}[1] > 0 });
+my $running = $churn->pumpable;
+my $per_s = $rate->{data}{result}[0]{value}[1] // 'none';
+cmp_ok($per_s, '>', 0, "rate(pg_postmaster_connections_total[5s]) is positive under pgbench -C: $per_s/s");
+ok($running, 'measured while the connection storm runs');
+my $recorded = poll_prom('pg_postmaster:connections:rate1m', sub { $_[0][0]{value}[1] > 0 });
+cmp_ok($recorded->{data}{result}[0]{value}[1] // 0, '>', 0,
+	'the recording rule pg_postmaster:connections:rate1m follows');
+$churn->finish;
+
+my $p99 = poll_prom('histogram_quantile(0.99, rate(pg_postmaster_connection_setup_seconds_bucket[30s]))',
+	sub { $_[0][0]{value}[1] > 0 });
+my $p99_s = $p99->{data}{result}[0]{value}[1] // 'none';
+ok($p99_s =~ /^[0-9.e+-]+$/ && $p99_s > 0 && $p99_s < 34,
+	"histogram_quantile over the connection setup buckets works: p99 $p99_s s");
+
+my $labels = poll_prom('pg_postmaster_stats_info', sub { 1 });
+is($labels->{data}{result}[0]{metric}{cluster_name}, $cluster_name,
+	'Prometheus stores the escaped label value exactly');
+
+# every rule of rules.yml loads and evaluates without error
+my $deadline = time() + 30;
+my @unhealthy;
+do
+{
+	my $rules = decode_json(http_get("$prom->{base}/api/v1/rules"));
+	my @all = map { @{ $_->{rules} } } @{ $rules->{data}{groups} };
+	@unhealthy = map { "$_->{name}: $_->{health} $_->{lastError}" } grep { $_->{health} ne 'ok' } @all;
+	@unhealthy = ('no rules loaded') unless @all;
+	usleep(250_000) if @unhealthy;
+} while (@unhealthy && time() < $deadline);
+is(join("\n", @unhealthy), '', 'every rule of rules.yml is loaded and evaluates');
+
+# ---- an inactive source leaves the scrape, the scrape still works --------------
+
+$s->query_safe('ALTER SYSTEM SET pg_postmaster_stats.snapshot_probe = off');
+$s->query_safe('SELECT pg_reload_conf()');
+poll_session($s, q{SELECT NOT active FROM pg_postmaster_stats_sources WHERE source = 'snapshot_probe'}, 't');
+my $off = parse_exposition(http_get($exporter->{url}));
+is(join(' ', grep { /^pg_postmaster_snapshot/ } sort keys %{ $off->{types} }), '',
+	'snapshot_probe off: no pg_postmaster_snapshot_* family in the scrape');
+is(join(' ', map { $_->{line} } grep { $_->{name} =~ /^pg_postmaster_/ && $_->{value} eq 'NaN' }
+	  values %{ $off->{samples} }), '', 'and no NaN instead');
+is($off->{samples}{'pg_postmaster_stats_source_active{source="snapshot_probe"}'}{value}, '0',
+	'pg_postmaster_stats_source_active{source="snapshot_probe"} says why');
+ok($off->{types}{pg_postmaster_connections_total}, 'the other sources are still exported');
+is($off->{samples}{'pg_exporter_last_scrape_error{}'}{value}, '0', 'and no query failed');
+
+stop_all();
+$s->quit;
+$node->stop;
+done_testing();
