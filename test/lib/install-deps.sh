@@ -13,7 +13,12 @@ PPS_APT_PACKAGES=(
 	libkrb5-dev libssl-dev		# headers pulled in by libpq-be.h
 	libipc-run-perl				# prove with PostgreSQL::Test::Cluster
 	iproute2 procps util-linux
+	prometheus prometheus-postgres-exporter	# monitoring tests (test/t/021-023)
 )
+
+# Services the packages above would start on their default ports (9090,
+# 9187); the tests run their own on free loopback ports.
+PPS_PACKAGED_SERVICES=(prometheus prometheus-postgres-exporter)
 
 pps_step() { printf '\n==> %s\n' "$*"; }
 
@@ -24,7 +29,36 @@ pps_install_packages()
 	pps_step "installing packages: ${PPS_APT_PACKAGES[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${PPS_APT_PACKAGES[@]}" >/dev/null
+	pps_without_service_starts \
+		apt-get install -y -qq --no-install-recommends "${PPS_APT_PACKAGES[@]}" >/dev/null
+}
+
+# Run "$@" with service starts refused (policy-rc.d, which invoke-rc.d and
+# deb-systemd-invoke obey), so installing a package starts no daemon; a
+# policy the machine already has is left as it is.  Services of packages
+# installed now that run anyway are stopped; already installed ones are
+# not touched.
+pps_without_service_starts()
+{
+	local policy=/usr/sbin/policy-rc.d created= rc=0 svc new=()
+	for svc in "${PPS_PACKAGED_SERVICES[@]}"; do
+		dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q 'ok installed' || new+=("$svc")
+	done
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\n# pg_postmaster_stats tests: no service starts during apt-get\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		created=1
+	fi
+	"$@" || rc=$?
+	if [ -n "$created" ]; then rm -f "$policy"; fi
+	for svc in "${new[@]}"; do
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif service "$svc" status >/dev/null 2>&1; then
+			service "$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
+	return "$rc"
 }
 
 # warning-free build (-Werror) and, as root, make install
