@@ -19,7 +19,7 @@ use Test::More;
 # The panels, and the columns each SQL variant returns after "time".
 my %sql_columns = (
 	'Postmaster CPU' => 'busy user system',
-	'Accept queue' => 'depth capacity',
+	'Accept queue' => 'depth drops_per_s',
 	'Connections per second' => 'connections auth_failures',
 	'Connection setup time' => 'mean p99',
 	'Children by type' =>
