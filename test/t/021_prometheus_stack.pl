@@ -127,7 +127,7 @@ is($up->{data}{result}[0]{value}[1], '1', 'Prometheus scrapes the exporter');
 
 my $churn = IPC::Run::start(
 	[
-		'pgbench', '-n', '-C', '-c', '4', '-j', '2', '-T', '15',
+		'pgbench', '-n', '-C', '-c', '4', '-j', '2', '-T', '20',
 		'-f', "$FindBin::RealBin/../workloads/select1.sql",
 		'-h', $node->host, '-p', $node->port, 'postgres'
 	],
