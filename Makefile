@@ -9,6 +9,7 @@ OBJS = \
 	src/pps_shmem.o \
 	src/pps_sql.o \
 	src/pps_worker.o \
+	src/pps_worker_bpf.o \
 	src/source_accept.o \
 	src/source_bgworkers.o \
 	src/source_children.o \

@@ -25,6 +25,11 @@ CREATE FUNCTION pg_postmaster_stats_current(
     OUT parallel_workers_planned_total bigint,
     OUT parallel_workers_launched_total bigint,
     OUT bgworker_registrations_total bigint,
+    OUT forks_total bigint,
+    OUT exits_total bigint,
+    OUT abnormal_exits_total bigint,
+    OUT reaps_total bigint,
+    OUT zombies integer,
     OUT samples_total bigint,
     OUT worker_starts_total bigint,
     OUT stats_reset timestamptz)
@@ -71,6 +76,17 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT snapshot_suboverflowed boolean,
     OUT snapshot_procs integer,
     OUT snapshot_oldest_xid_age bigint,
+    OUT forks_per_s float8,
+    OUT exits_per_s float8,
+    OUT abnormal_exits_per_s float8,
+    OUT reaps_per_s float8,
+    OUT zombies integer,
+    OUT fork_avg_seconds float8,
+    OUT reap_latency_avg_seconds float8,
+    OUT postmaster_oncpu_fork_pct float8,
+    OUT postmaster_oncpu_reap_pct float8,
+    OUT postmaster_oncpu_accept_pct float8,
+    OUT postmaster_oncpu_other_pct float8,
     OUT limits_min_headroom_pct float8,
     OUT limits_min_name text,
     OUT sampler_cpu_us float8)
@@ -88,7 +104,10 @@ LANGUAGE C VOLATILE STRICT;
 
 CREATE FUNCTION pg_postmaster_stats_children(
     OUT backend_type text,
-    OUT children integer)
+    OUT children integer,
+    OUT exits_total bigint,
+    OUT abnormal_exits_total bigint,
+    OUT signaled_exits_total bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_children'
 LANGUAGE C VOLATILE STRICT;

@@ -29,6 +29,8 @@
 
 extern int	pps_sample_interval_ms;
 
+bool		pps_config_reloaded = false;
+
 /* CPU time of the calling thread, in microseconds: what a tick costs. */
 double
 pps_thread_cpu_us(void)
@@ -74,6 +76,7 @@ pps_loop_run(pps_tick_fn tick)
 
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			pps_config_reloaded = true;
 			if (pps_sample_interval_ms != old_interval)
 				next_tick = GetCurrentTimestamp() + (int64) pps_sample_interval_ms * 1000;
 		}

@@ -32,9 +32,15 @@
  * - ring_size is fixed at postmaster start (history_size is PGC_POSTMASTER).
  *
  * Nothing here takes an LWLock, so readers and the connection hook can
- * never block the worker and the worker can never block them.  A crash
- * restart of the server reinitializes this memory: counters and history
- * start again from zero (see README).
+ * never block the worker and the worker can never block them.
+ *
+ * Crash restarts: when a backend crashes the postmaster reinitializes all
+ * shared memory.  Our segment is worth keeping (counters, histograms, the
+ * history that shows what led to the crash), so the postmaster copies it
+ * into its private memory on the way down (an on_shmem_exit callback, run
+ * before the segment is detached) and copies it back into the new segment.
+ * Worker pids are cleared, and a seqlock left odd by a writer killed
+ * mid-write is closed with its row marked unreadable.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +54,10 @@
 #include "pps_shmem.h"
 
 PpsShared  *pps_shared = NULL;
+
+/* the postmaster's copy of the segment across a crash restart */
+static PpsShared *pps_saved = NULL;
+static Size pps_saved_size = 0;
 
 extern int	pps_history_size;
 
@@ -63,6 +73,7 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_PARALLEL] = "parallel_query",
 	[PPS_SRC_SNAPSHOT] = "snapshot_probe",
 	[PPS_SRC_LIMITS] = "limits",
+	[PPS_SRC_EBPF] = "ebpf",
 };
 
 Size
@@ -78,6 +89,64 @@ pps_shmem_request(void)
 	RequestAddinShmemSpace(pps_shmem_size(pps_history_size));
 }
 
+/* In the postmaster, as shared memory goes away: keep a private copy. */
+static void
+pps_shmem_save(int code, Datum arg)
+{
+	Size		size;
+
+	if (pps_shared == NULL)
+		return;
+	size = pps_shmem_size(pps_shared->ring_size);
+	free(pps_saved);
+	pps_saved = malloc(size);
+	if (pps_saved != NULL)
+	{
+		memcpy(pps_saved, pps_shared, size);
+		pps_saved_size = size;
+	}
+	pps_shared = NULL;
+}
+
+/* A seqlock found odd: its writer died mid-write.  Close it. */
+static uint64
+pps_shmem_close_seq(pg_atomic_uint64 *seq)
+{
+	uint64		v = pg_atomic_read_u64(seq);
+
+	if (v & 1)
+		pg_atomic_write_u64(seq, v + 1);
+	return v;
+}
+
+/*
+ * Put the saved copy into the fresh segment.  Only with native 64-bit
+ * atomics, whose memory is the plain value; simulated ones embed a lock.
+ */
+static bool
+pps_shmem_restore(void)
+{
+#ifdef PG_HAVE_ATOMIC_U64_SIMULATION
+	return false;
+#else
+	if (pps_saved == NULL || pps_saved_size != pps_shmem_size(pps_history_size))
+		return false;
+	memcpy(pps_shared, pps_saved, pps_saved_size);
+	free(pps_saved);
+	pps_saved = NULL;
+
+	pg_atomic_write_u32(&pps_shared->worker_pid, 0);
+	pg_atomic_write_u32(&pps_shared->probe_pid, 0);
+	pps_shmem_close_seq(&pps_shared->sources_seq);
+	pps_shmem_close_seq(&pps_shared->probe_seq);
+	pps_shmem_close_seq(&pps_shared->limits_seq);
+	for (int i = 0; i < pps_shared->ring_size; i++)
+		if (pps_shmem_close_seq(&pps_shared->ring[i].seq) & 1)
+			pps_shared->ring[i].index = PG_UINT64_MAX;
+	return true;
+#endif
+}
+
 void
 pps_shmem_startup(void)
 {
@@ -86,7 +155,12 @@ pps_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	pps_shared = ShmemInitStruct("pg_postmaster_stats",
 								 pps_shmem_size(pps_history_size), &found);
-	if (!found)
+	if (!IsUnderPostmaster)
+		on_shmem_exit(pps_shmem_save, (Datum) 0);
+	if (!found && pps_shmem_restore())
+		ereport(LOG,
+				(errmsg("pg_postmaster_stats kept its counters and history across the crash restart")));
+	else if (!found)
 	{
 		pg_atomic_init_u64(&pps_shared->connections_total, 0);
 		pg_atomic_init_u64(&pps_shared->auth_failures_total, 0);
@@ -102,6 +176,19 @@ pps_shmem_startup(void)
 		pg_atomic_init_u64(&pps_shared->probe_seq, 0);
 		memset(&pps_shared->probe, 0, sizeof(pps_shared->probe));
 		pps_hist_init(&pps_shared->snapshot_hist);
+		pg_atomic_init_u64(&pps_shared->bpf_forks_total, 0);
+		pg_atomic_init_u64(&pps_shared->bpf_reaps_total, 0);
+		for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+		{
+			pg_atomic_init_u64(&pps_shared->bpf_exits_total[i], 0);
+			pg_atomic_init_u64(&pps_shared->bpf_abnormal_total[i], 0);
+			pg_atomic_init_u64(&pps_shared->bpf_signaled_total[i], 0);
+		}
+		for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+			pg_atomic_init_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
+		pps_hist_init(&pps_shared->fork_hist);
+		pps_hist_init(&pps_shared->reap_hist);
+		pps_hist_init(&pps_shared->lifetime_hist);
 		pg_atomic_init_u64(&pps_shared->limits_seq, 0);
 		pps_shared->limits_time = 0;
 		pps_shared->limits.nlimits = 0;
@@ -350,6 +437,19 @@ pps_counters_reset(void)
 	pg_atomic_write_u64(&pps_shared->bgw_parallel_terminated_total, 0);
 	pg_atomic_write_u64(&pps_shared->autovacuum_started_total, 0);
 	pps_hist_zero(&pps_shared->snapshot_hist);
+	pg_atomic_write_u64(&pps_shared->bpf_forks_total, 0);
+	pg_atomic_write_u64(&pps_shared->bpf_reaps_total, 0);
+	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+	{
+		pg_atomic_write_u64(&pps_shared->bpf_exits_total[i], 0);
+		pg_atomic_write_u64(&pps_shared->bpf_abnormal_total[i], 0);
+		pg_atomic_write_u64(&pps_shared->bpf_signaled_total[i], 0);
+	}
+	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+		pg_atomic_write_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
+	pps_hist_zero(&pps_shared->fork_hist);
+	pps_hist_zero(&pps_shared->reap_hist);
+	pps_hist_zero(&pps_shared->lifetime_hist);
 	pg_atomic_write_u64(&pps_shared->stats_reset,
 						(uint64) GetCurrentTimestamp());
 	pg_atomic_fetch_add_u64(&pps_shared->reset_generation, 1);
