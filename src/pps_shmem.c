@@ -51,6 +51,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "pps_seqlock.h"
 #include "pps_shmem.h"
 
 PpsShared  *pps_shared = NULL;
@@ -60,9 +61,6 @@ static PpsShared *pps_saved = NULL;
 static Size pps_saved_size = 0;
 
 extern int	pps_history_size;
-
-/* how often a reader retries a slot being rewritten before giving up */
-#define PPS_SEQLOCK_RETRIES 1000
 
 static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_POSTMASTER] = "postmaster_process",
@@ -142,7 +140,7 @@ pps_shmem_restore(void)
 	pps_shmem_close_seq(&pps_shared->limits_seq);
 	for (int i = 0; i < pps_shared->ring_size; i++)
 		if (pps_shmem_close_seq(&pps_shared->ring[i].seq) & 1)
-			pps_shared->ring[i].index = PG_UINT64_MAX;
+			pps_shared->ring[i].data.index = PG_UINT64_MAX;
 	return true;
 #endif
 }
@@ -190,8 +188,7 @@ pps_shmem_startup(void)
 		pps_hist_init(&pps_shared->reap_hist);
 		pps_hist_init(&pps_shared->lifetime_hist);
 		pg_atomic_init_u64(&pps_shared->limits_seq, 0);
-		pps_shared->limits_time = 0;
-		pps_shared->limits.nlimits = 0;
+		memset(&pps_shared->limits, 0, sizeof(pps_shared->limits));
 		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
 		pg_atomic_init_u64(&pps_shared->stats_reset,
 						   (uint64) GetCurrentTimestamp());
@@ -219,14 +216,11 @@ pps_ring_append(const PpsSample *sample)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
 	PpsSlot    *slot = &pps_shared->ring[n % pps_shared->ring_size];
-	uint64		seq = pg_atomic_read_u64(&slot->seq);
 
-	pg_atomic_write_u64(&slot->seq, seq + 1);
-	pg_write_barrier();
-	slot->index = n;
-	memcpy(&slot->sample, sample, sizeof(PpsSample));
-	pg_write_barrier();
-	pg_atomic_write_u64(&slot->seq, seq + 2);
+	pps_seqlock_write_begin(&slot->seq);
+	slot->data.index = n;
+	memcpy(&slot->data.sample, sample, sizeof(PpsSample));
+	pps_seqlock_write_end(&slot->seq);
 	pg_write_barrier();
 	pg_atomic_write_u64(&pps_shared->samples_written, n + 1);
 }
@@ -248,30 +242,14 @@ bool
 pps_ring_read(uint64 index, PpsSample *out)
 {
 	PpsSlot    *slot = &pps_shared->ring[index % pps_shared->ring_size];
+	PpsSlotData data;
+	uint64		seen = pps_seqlock_read(&slot->seq, &data, &slot->data, sizeof(data));
 
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&slot->seq);
-		uint64		after;
-		uint64		held;
-
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		held = slot->index;
-		memcpy(out, &slot->sample, sizeof(PpsSample));
-		pg_read_barrier();
-		after = pg_atomic_read_u64(&slot->seq);
-		if (before != after)
-			continue;
-
-		/* a never-written slot has seq 0; a reused one holds a newer sample */
-		return before != 0 && held == index;
-	}
-	return false;
+	/* never written (0), unstable, or reused for a newer sample */
+	if (seen == 0 || seen == PG_UINT64_MAX || data.index != index)
+		return false;
+	memcpy(out, &data.sample, sizeof(PpsSample));
+	return true;
 }
 
 bool
@@ -295,7 +273,6 @@ pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 {
 	char		detail[PPS_DETAIL_LEN];
 	va_list		ap;
-	uint64		seq;
 	PpsSourceState *st = &pps_shared->sources[src];
 
 	va_start(ap, fmt);
@@ -306,115 +283,71 @@ pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 	if (st->active == active && strcmp(st->detail, detail) == 0)
 		return;
 
-	seq = pg_atomic_read_u64(&pps_shared->sources_seq);
-	pg_atomic_write_u64(&pps_shared->sources_seq, seq + 1);
-	pg_write_barrier();
+	pps_seqlock_write_begin(&pps_shared->sources_seq);
 	st->active = active;
 	strlcpy(st->detail, detail, PPS_DETAIL_LEN);
-	pg_write_barrier();
-	pg_atomic_write_u64(&pps_shared->sources_seq, seq + 2);
+	pps_seqlock_write_end(&pps_shared->sources_seq);
 }
 
 void
 pps_sources_read(PpsSourceState *out)
 {
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&pps_shared->sources_seq);
-
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		memcpy(out, pps_shared->sources, sizeof(pps_shared->sources));
-		pg_read_barrier();
-		if (pg_atomic_read_u64(&pps_shared->sources_seq) == before)
-			return;
-	}
-	/* the worker rewrites states rarely; reaching this means it is stuck mid-write */
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("could not read a consistent copy of pg_postmaster_stats source states")));
+	if (pps_seqlock_read(&pps_shared->sources_seq, out, pps_shared->sources,
+						 sizeof(pps_shared->sources)) == PG_UINT64_MAX)
+		/* the worker rewrites states rarely: reaching this means it is stuck mid-write */
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not read a consistent copy of pg_postmaster_stats source states")));
 }
 
 /* Called by the probe worker only. */
 void
 pps_probe_publish(const PpsSnapshotProbe *probe)
 {
-	uint64		seq = pg_atomic_read_u64(&pps_shared->probe_seq);
-
-	pg_atomic_write_u64(&pps_shared->probe_seq, seq + 1);
-	pg_write_barrier();
+	pps_seqlock_write_begin(&pps_shared->probe_seq);
 	memcpy(&pps_shared->probe, probe, sizeof(PpsSnapshotProbe));
-	pg_write_barrier();
-	pg_atomic_write_u64(&pps_shared->probe_seq, seq + 2);
+	pps_seqlock_write_end(&pps_shared->probe_seq);
 }
 
 /* The latest probe result; false if there was none yet (or no stable copy). */
 bool
 pps_probe_read(PpsSnapshotProbe *out)
 {
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&pps_shared->probe_seq);
+	uint64		seen = pps_seqlock_read(&pps_shared->probe_seq, out, &pps_shared->probe,
+										sizeof(PpsSnapshotProbe));
 
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		memcpy(out, &pps_shared->probe, sizeof(PpsSnapshotProbe));
-		pg_read_barrier();
-		if (pg_atomic_read_u64(&pps_shared->probe_seq) == before)
-			return before != 0;
-	}
-	return false;
+	return seen != 0 && seen != PG_UINT64_MAX;
 }
 
 /* Called by the probe worker only. */
 void
 pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
 {
-	uint64		seq = pg_atomic_read_u64(&pps_shared->limits_seq);
-
-	pg_atomic_write_u64(&pps_shared->limits_seq, seq + 1);
-	pg_write_barrier();
-	memcpy(&pps_shared->limits, r, sizeof(PpsLimitsReading));
-	pps_shared->limits_time = GetCurrentTimestamp();
+	pps_seqlock_write_begin(&pps_shared->limits_seq);
+	memcpy(&pps_shared->limits.reading, r, sizeof(PpsLimitsReading));
+	pps_shared->limits.time = GetCurrentTimestamp();
 	if (slow)
-		pps_shared->limits_slow_cost_us = cost_us;
+		pps_shared->limits.slow_cost_us = cost_us;
 	else
-		pps_shared->limits_cost_us = cost_us;
-	pg_write_barrier();
-	pg_atomic_write_u64(&pps_shared->limits_seq, seq + 2);
+		pps_shared->limits.cost_us = cost_us;
+	pps_seqlock_write_end(&pps_shared->limits_seq);
 }
 
 bool
 pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
 				double *cost_us, double *slow_cost_us)
 {
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&pps_shared->limits_seq);
+	PpsLimitsShared copy;
+	uint64		seen = pps_seqlock_read(&pps_shared->limits_seq, &copy,
+										&pps_shared->limits, sizeof(copy));
 
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		memcpy(out, &pps_shared->limits, sizeof(PpsLimitsReading));
-		*time = pps_shared->limits_time;
-		*cost_us = pps_shared->limits_cost_us;
-		*slow_cost_us = pps_shared->limits_slow_cost_us;
-		pg_read_barrier();
-		if (pg_atomic_read_u64(&pps_shared->limits_seq) == before)
-			return before != 0;
-	}
-	return false;
+	if (seen == 0 || seen == PG_UINT64_MAX)
+		return false;
+	memcpy(out, &copy.reading, sizeof(PpsLimitsReading));
+	*time = copy.time;
+	*cost_us = copy.cost_us;
+	*slow_cost_us = copy.slow_cost_us;
+	return true;
 }
 
 const char *

@@ -118,12 +118,26 @@ typedef struct PpsSample
 } PpsSample;
 
 /* A ring slot: seqlock counter, odd while the worker writes the sample. */
+typedef struct PpsSlotData
+{
+	uint64		index;			/* which sample this is, since server start */
+	PpsSample	sample;
+} PpsSlotData;
+
 typedef struct PpsSlot
 {
 	pg_atomic_uint64 seq;
-	uint64		index;			/* which sample this is, since server start */
-	PpsSample	sample;
+	PpsSlotData data;
 } PpsSlot;
+
+/* The probe worker's latest limits, with when and at what cost. */
+typedef struct PpsLimitsShared
+{
+	TimestampTz time;
+	double		cost_us;		/* CPU of the last refresh */
+	double		slow_cost_us;	/* ... of the last one with PSS */
+	PpsLimitsReading reading;
+} PpsLimitsShared;
 
 typedef struct PpsSourceState
 {
@@ -168,10 +182,7 @@ typedef struct PpsShared
 
 	/* limits: the probe worker writes, under limits_seq (a seqlock) */
 	pg_atomic_uint64 limits_seq;
-	TimestampTz limits_time;
-	double		limits_cost_us;	/* CPU of the last refresh */
-	double		limits_slow_cost_us;	/* ... of the last one with PSS */
-	PpsLimitsReading limits;
+	PpsLimitsShared limits;
 
 	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
 	pg_atomic_uint64 reset_generation;

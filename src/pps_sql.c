@@ -122,6 +122,21 @@ pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 
 #define HAS(s, src) (((s)->valid & PPS_SRC_BIT(src)) != 0)
 
+/* Start a one-row function that shows the latest sample (zeroes if none). */
+static TupleDesc
+pps_one_row_start(FunctionCallInfo fcinfo, PpsSample *latest, bool *have)
+{
+	TupleDesc	tupdesc;
+
+	pps_require_loaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	*have = pps_ring_latest(latest);
+	if (!*have)
+		memset(latest, 0, sizeof(PpsSample));
+	return tupdesc;
+}
+
 static uint64
 pps_atomic_sum(pg_atomic_uint64 *v, int n)
 {
@@ -149,13 +164,7 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	uint32		worker_pid;
 	bool		bpf;
 
-	pps_require_loaded();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	have = pps_ring_latest(&s);
-	if (!have)
-		memset(&s, 0, sizeof(s));
+	tupdesc = pps_one_row_start(fcinfo, &s, &have);
 	bpf = have && HAS(&s, PPS_SRC_EBPF);
 	pps_hist_copy(&pps_shared->conn_setup, &hist);
 	worker_pid = pg_atomic_read_u32(&pps_shared->worker_pid);
@@ -480,13 +489,7 @@ pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
 	uint64		planned;
 	uint64		launched;
 
-	pps_require_loaded();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	have = pps_ring_latest(&s);
-	if (!have)
-		memset(&s, 0, sizeof(s));
+	tupdesc = pps_one_row_start(fcinfo, &s, &have);
 	bgw = have && HAS(&s, PPS_SRC_BGWORKERS);
 	planned = pg_atomic_read_u64(&pps_shared->parallel_planned_total);
 	launched = pg_atomic_read_u64(&pps_shared->parallel_launched_total);

@@ -44,7 +44,6 @@
 #include "source_children.h"
 #include "source_postmaster.h"
 
-#define PPS_WORKER_RESTART_SECONDS 5
 
 extern int	pps_sample_interval_ms;
 extern bool pps_enabled;
@@ -94,17 +93,8 @@ static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0};
 void
 pps_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
-	worker.bgw_restart_time = PPS_WORKER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "pg_postmaster_stats", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pps_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, PPS_WORKER_TYPE, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, PPS_WORKER_TYPE, BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	pps_loop_register("pps_worker_main", PPS_WORKER_TYPE, BGWORKER_SHMEM_ACCESS,
+					  BgWorkerStart_PostmasterStart);
 }
 
 static void
