@@ -134,7 +134,8 @@ CREATE FUNCTION pg_postmaster_stats_bgworkers(
     OUT parallel_workers_planned_total bigint,
     OUT parallel_workers_launched_total bigint,
     OUT parallel_workers_shortfall_total bigint,
-    OUT autovacuum_workers_started_total bigint)
+    OUT autovacuum_workers_started_total bigint,
+    OUT error_exits_total bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_bgworkers'
 LANGUAGE C VOLATILE STRICT;

@@ -485,12 +485,14 @@ pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
 	PpsSample	s;
 	bool		have;
 	bool		bgw;
+	bool		bpf;
 	PpsRow		row;
 	uint64		planned;
 	uint64		launched;
 
 	tupdesc = pps_one_row_start(fcinfo, &s, &have);
 	bgw = have && HAS(&s, PPS_SRC_BGWORKERS);
+	bpf = have && HAS(&s, PPS_SRC_EBPF);
 	planned = pg_atomic_read_u64(&pps_shared->parallel_planned_total);
 	launched = pg_atomic_read_u64(&pps_shared->parallel_launched_total);
 
@@ -509,6 +511,9 @@ pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
 	pps_row_int8(&row, true, (int64) launched);
 	pps_row_int8(&row, true, (int64) (planned >= launched ? planned - launched : 0));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->autovacuum_started_total));
+	pps_row_int8(&row, bpf,
+				 (int64) (pg_atomic_read_u64(&pps_shared->bpf_abnormal_total[PPS_BPF_CHILD_BACKGROUND_WORKER]) +
+						  pg_atomic_read_u64(&pps_shared->bpf_abnormal_total[PPS_BPF_CHILD_PARALLEL_WORKER])));
 	pps_row_check(&row);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));

@@ -104,6 +104,14 @@ $c1 = settle($c0, $K * $W + 1);
 is($c1->{parallel} - $c0->{parallel}, $K * $W, "$K queries x $W workers: exactly " . $K * $W . " parallel worker exits");
 is($c1->{client} - $c0->{client}, 1, 'and the one client backend that ran them');
 
+# A background worker that exits with an error: terminating the logical
+# replication launcher makes it exit with code 1 (it is then restarted).
+my $err0 = $s->query_safe('SELECT error_exits_total FROM pg_postmaster_stats_bgworkers');
+$s->query_safe(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE backend_type = 'logical replication launcher'});
+is(poll_session($s, 'SELECT error_exits_total FROM pg_postmaster_stats_bgworkers', $err0 + 1),
+	$err0 + 1, 'a background worker exiting with an error is exactly one error exit');
+
 # SIGKILL of the logger: an abnormal, signaled exit of an auxiliary process
 # (the postmaster restarts the logger without a crash restart).
 my $pm = $node->safe_psql('postgres', 'SELECT postmaster_pid FROM pg_postmaster_stats');
