@@ -89,6 +89,8 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT postmaster_oncpu_other_pct float8,
     OUT limits_min_headroom_pct float8,
     OUT limits_min_name text,
+    OUT server_oncpu_samples integer,
+    OUT snapshot_cpu_share_pct float8,
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -190,14 +192,26 @@ CREATE VIEW pg_postmaster_stats_limits AS
 CREATE VIEW pg_postmaster_stats_snapshot AS
     SELECT p.*,
            w.snapshot_ns_min_window, w.snapshot_ns_median_window,
-           w.snapshot_ns_max_window, w.window_samples
+           w.snapshot_ns_max_window, w.window_samples,
+           w.snapshot_cpu_share_pct, w.snapshot_cpu_share_pct_window,
+           w.server_oncpu_samples_window
       FROM pg_postmaster_stats_snapshot_probe() p
      CROSS JOIN (
         SELECT min(h.snapshot_ns) AS snapshot_ns_min_window,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY h.snapshot_ns)
                    AS snapshot_ns_median_window,
                max(h.snapshot_ns_max) AS snapshot_ns_max_window,
-               count(h.snapshot_ns) AS window_samples
+               count(h.snapshot_ns) AS window_samples,
+               (array_agg(h.snapshot_cpu_share_pct ORDER BY h."time" DESC))[1]
+                   AS snapshot_cpu_share_pct,
+               -- weighted by each sample's on-CPU samples: sum(in snapshot) / sum(all)
+               sum(h.snapshot_cpu_share_pct * h.server_oncpu_samples)
+                   / nullif(sum(h.server_oncpu_samples)
+                            FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL), 0)
+                   AS snapshot_cpu_share_pct_window,
+               sum(h.server_oncpu_samples)
+                   FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL)
+                   AS server_oncpu_samples_window
           FROM pg_postmaster_stats_history() h) w;
 
 COMMENT ON VIEW pg_postmaster_stats IS
@@ -213,7 +227,7 @@ COMMENT ON VIEW pg_postmaster_stats_sources IS
 COMMENT ON VIEW pg_postmaster_stats_bgworkers IS
     'Background-worker slots, registrations and parallel workers planned vs launched';
 COMMENT ON VIEW pg_postmaster_stats_snapshot IS
-    'Latest GetSnapshotData() probe and its min/median/max over the history window';
+    'Latest GetSnapshotData() probe and its min/median/max over the history window; with eBPF, the share of the server''s CPU spent in GetSnapshotData()';
 COMMENT ON VIEW pg_postmaster_stats_limits IS
     'Headroom against every server and kernel limit on the way to very many connections';
 COMMENT ON FUNCTION pg_postmaster_stats_reset() IS

@@ -184,6 +184,8 @@ pps_shmem_startup(void)
 		}
 		for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
 			pg_atomic_init_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
+		pg_atomic_init_u64(&pps_shared->bpf_server_samples_total, 0);
+		pg_atomic_init_u64(&pps_shared->bpf_snapshot_samples_total, 0);
 		pps_hist_init(&pps_shared->fork_hist);
 		pps_hist_init(&pps_shared->reap_hist);
 		pps_hist_init(&pps_shared->lifetime_hist);
@@ -380,6 +382,8 @@ pps_counters_reset(void)
 	}
 	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
 		pg_atomic_write_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
+	pg_atomic_write_u64(&pps_shared->bpf_server_samples_total, 0);
+	pg_atomic_write_u64(&pps_shared->bpf_snapshot_samples_total, 0);
 	pps_hist_zero(&pps_shared->fork_hist);
 	pps_hist_zero(&pps_shared->reap_hist);
 	pps_hist_zero(&pps_shared->lifetime_hist);

@@ -108,6 +108,8 @@ typedef struct PpsSample
 	double		fork_avg_seconds;	/* mean clone() time in the postmaster */
 	double		reap_latency_avg_seconds;
 	double		cpu_share_pct[PPS_BPF_NCPU_STATES]; /* of the postmaster's samples */
+	int32		server_oncpu_samples;	/* any server process on CPU; -1: no sampling */
+	double		snapshot_cpu_share_pct; /* % of those in GetSnapshotData; NaN: none */
 
 	/* the limit with the least headroom (index into the limits rows) */
 	double		limits_min_headroom_pct;
@@ -176,6 +178,8 @@ typedef struct PpsShared
 	pg_atomic_uint64 bpf_abnormal_total[PPS_BPF_NCHILD_TYPES];
 	pg_atomic_uint64 bpf_signaled_total[PPS_BPF_NCHILD_TYPES];
 	pg_atomic_uint64 bpf_cpu_samples_total[PPS_BPF_NCPU_STATES];
+	pg_atomic_uint64 bpf_server_samples_total;
+	pg_atomic_uint64 bpf_snapshot_samples_total;
 	PpsHistogram fork_hist;		/* microseconds */
 	PpsHistogram reap_hist;
 	PpsHistogram lifetime_hist;

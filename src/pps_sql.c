@@ -273,6 +273,8 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 				s->limits_min_index >= limits->nlimits,
 				lim && limits && s->limits_min_index >= 0 && s->limits_min_index < limits->nlimits ?
 				CStringGetTextDatum(limits->limits[s->limits_min_index].name) : (Datum) 0);
+	pps_row_int4(&row, bpf, s->server_oncpu_samples);
+	pps_row_float(&row, bpf, s->snapshot_cpu_share_pct);
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);

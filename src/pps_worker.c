@@ -507,6 +507,8 @@ pps_worker_tick(void)
 	s.fork_avg_seconds = s.reap_latency_avg_seconds = get_float8_nan();
 	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
 		s.cpu_share_pct[i] = get_float8_nan();
+	s.server_oncpu_samples = -1;
+	s.snapshot_cpu_share_pct = get_float8_nan();
 
 	pps_sample_postmaster(&s, seconds);
 	pps_sample_accept(&s, seconds);

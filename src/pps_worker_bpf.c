@@ -17,14 +17,22 @@
  * shared memory: async-signal-safe.  The regular fold blocks SIGQUIT so the
  * handler never sees a half-done fold.
  *
+ * GetSnapshotData's address range, for the share of CPU samples inside it,
+ * is computed here from this process's own dynamic symbol table: every
+ * server process is forked from the postmaster without exec, so the address
+ * is the same in all of them.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "storage/procarray.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 
@@ -37,6 +45,8 @@ extern char *pps_ebpf_loader;
 /* the programs' counters at the last fold; zero right after an attach */
 static struct pps_bpf_stats pps_wbpf_prev;
 static bool pps_wbpf_failed = false;
+/* the sources detail: the loader's message, plus why no snapshot share */
+static char pps_wbpf_status[PPS_DETAIL_LEN];
 
 /* bytes of the process title before the backend type: "postgres: [name: ]" */
 static int
@@ -51,6 +61,39 @@ pps_wbpf_title_skip(void)
 }
 
 /*
+ * GetSnapshotData's code, [start, end), from its .dynsym entry (address and
+ * st_size).  PostgreSQL links its executable with --export-dynamic, so a
+ * stripped binary still has it.  False with why set when it cannot tell.
+ */
+static bool
+pps_wbpf_snapshot_range(PpsBpfRange *r, char *why, size_t whylen)
+{
+	Dl_info		info;
+	const ElfW(Sym) *sym = NULL;
+	void	   *fn = (void *) GetSnapshotData;
+
+	if (dladdr1(fn, &info, (void **) &sym, RTLD_DL_SYMENT) == 0 || sym == NULL ||
+		info.dli_sname == NULL)
+	{
+		snprintf(why, whylen, "GetSnapshotData is not in the server's dynamic symbol table");
+		return false;
+	}
+	if (info.dli_saddr != fn || strcmp(info.dli_sname, "GetSnapshotData") != 0)
+	{
+		snprintf(why, whylen, "GetSnapshotData's address resolves to %s", info.dli_sname);
+		return false;
+	}
+	if (sym->st_size == 0)
+	{
+		snprintf(why, whylen, "GetSnapshotData has no size in the dynamic symbol table");
+		return false;
+	}
+	r->start = (uint64) (uintptr_t) fn;
+	r->end = r->start + sym->st_size;
+	return true;
+}
+
+/*
  * Attach if enabled and not attached.  A failed attempt is not repeated on
  * every tick (each would start the loader again): only when retry is set,
  * i.e. after a configuration reload.
@@ -59,6 +102,9 @@ void
 pps_wbpf_attach(bool retry)
 {
 	char		err[PPS_DETAIL_LEN];
+	char		why[128];
+	PpsBpfRange range;
+	bool		have_range;
 
 	if (!pps_ebpf_enabled)
 	{
@@ -71,8 +117,9 @@ pps_wbpf_attach(bool retry)
 	if (pps_bpf_active() || (pps_wbpf_failed && !retry))
 		return;
 
+	have_range = pps_wbpf_snapshot_range(&range, why, sizeof(why));
 	if (!pps_bpf_start(PostmasterPid, pps_ebpf_loader, pps_wbpf_title_skip(),
-					   err, sizeof(err)))
+					   have_range ? &range : NULL, err, sizeof(err)))
 	{
 		pps_wbpf_failed = true;
 		pps_sources_set(PPS_SRC_EBPF, false, "%s; fix it, then SELECT pg_reload_conf()", err);
@@ -83,7 +130,12 @@ pps_wbpf_attach(bool retry)
 	}
 	pps_wbpf_failed = false;
 	memset(&pps_wbpf_prev, 0, sizeof(pps_wbpf_prev));
-	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_bpf_status());
+	if (pps_bpf_sampling() && !have_range)
+		snprintf(pps_wbpf_status, sizeof(pps_wbpf_status),
+				 "%s; no snapshot_cpu_share_pct: %s", pps_bpf_status(), why);
+	else
+		strlcpy(pps_wbpf_status, pps_bpf_status(), sizeof(pps_wbpf_status));
+	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
 
 void
@@ -133,6 +185,10 @@ pps_wbpf_fold(const struct pps_bpf_stats *cur)
 	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
 		pg_atomic_fetch_add_u64(&pps_shared->bpf_cpu_samples_total[i],
 								pps_wbpf_delta(cur->cpu_samples[i], prev->cpu_samples[i]));
+	pg_atomic_fetch_add_u64(&pps_shared->bpf_server_samples_total,
+							pps_wbpf_delta(cur->server_samples, prev->server_samples));
+	pg_atomic_fetch_add_u64(&pps_shared->bpf_snapshot_samples_total,
+							pps_wbpf_delta(cur->snapshot_samples, prev->snapshot_samples));
 	pps_wbpf_fold_hist(&pps_shared->fork_hist, &cur->fork_us, &prev->fork_us);
 	pps_wbpf_fold_hist(&pps_shared->reap_hist, &cur->reap_us, &prev->reap_us);
 	pps_wbpf_fold_hist(&pps_shared->lifetime_hist, &cur->lifetime_us, &prev->lifetime_us);
@@ -159,6 +215,22 @@ pps_wbpf_sum(const __u64 *v, int n)
 	for (int i = 0; i < n; i++)
 		total += v[i];
 	return total;
+}
+
+/* The server's on-CPU samples over the interval, and the share in snapshots. */
+static void
+pps_wbpf_sample_snapshot_share(PpsSample *s, const struct pps_bpf_stats *cur,
+							   const struct pps_bpf_stats *prev)
+{
+	uint64		server;
+
+	if (!pps_bpf_sampling())
+		return;
+	server = pps_wbpf_delta(cur->server_samples, prev->server_samples);
+	s->server_oncpu_samples = (int32) Min(server, PG_INT32_MAX);
+	if (server > 0 && pps_bpf_counts_snapshot())
+		s->snapshot_cpu_share_pct = 100.0 *
+			pps_wbpf_delta(cur->snapshot_samples, prev->snapshot_samples) / server;
 }
 
 void
@@ -201,8 +273,9 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 		for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
 			s->cpu_share_pct[i] = samples == 0 ? get_float8_nan() :
 				100.0 * pps_wbpf_delta(cur.cpu_samples[i], prev.cpu_samples[i]) / samples;
+		pps_wbpf_sample_snapshot_share(s, &cur, &prev);
 	}
-	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_bpf_status());
+	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
 
 /* SIGQUIT: the postmaster is about to reinitialize shared memory. */
