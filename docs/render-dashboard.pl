@@ -117,6 +117,10 @@ sub chart
 			  : do { my ($px, $py) = split /,/, $pts->[0]; qq{<circle cx="$px" cy="$py" r="1.5" fill="$c"/>} };
 		}
 	}
+	$svg .= sprintf(qq{<text x="%d" y="%d" class="nodata" text-anchor="middle">No data%s</text>},
+		($l + $w - $r) / 2, ($t + $h - $bot) / 2,
+		$panel->{description} =~ /eBPF/ ? ' (eBPF source inactive)' : '')
+	  unless @values;
 	$svg .= '</svg>';
 	my $legend = join(' ', map {
 		sprintf(qq{<span><i style="background:%s"></i>%s</span>}, $colors[ ($_ - 1) % @colors ], esc($cols->[$_]))
@@ -145,6 +149,7 @@ h1 { font-size: 16px; font-weight: 500; margin: 0 0 2px 4px; }
 svg .grid { stroke: #2c3235; stroke-width: 1; }
 svg .threshold { stroke: #f2495c; stroke-width: 1; stroke-dasharray: 4 3; }
 svg .axis { fill: #8e8e9e; font-size: 10px; }
+svg .nodata { fill: #8e8e9e; font-size: 13px; }
 </style></head>
 <body>
 <h1>$dash->{title}</h1>

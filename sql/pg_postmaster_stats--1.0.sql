@@ -25,6 +25,11 @@ CREATE FUNCTION pg_postmaster_stats_current(
     OUT parallel_workers_planned_total bigint,
     OUT parallel_workers_launched_total bigint,
     OUT bgworker_registrations_total bigint,
+    OUT forks_total bigint,
+    OUT exits_total bigint,
+    OUT abnormal_exits_total bigint,
+    OUT reaps_total bigint,
+    OUT zombies integer,
     OUT samples_total bigint,
     OUT worker_starts_total bigint,
     OUT stats_reset timestamptz)
@@ -71,8 +76,21 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT snapshot_suboverflowed boolean,
     OUT snapshot_procs integer,
     OUT snapshot_oldest_xid_age bigint,
+    OUT forks_per_s float8,
+    OUT exits_per_s float8,
+    OUT abnormal_exits_per_s float8,
+    OUT reaps_per_s float8,
+    OUT zombies integer,
+    OUT fork_avg_seconds float8,
+    OUT reap_latency_avg_seconds float8,
+    OUT postmaster_oncpu_fork_pct float8,
+    OUT postmaster_oncpu_reap_pct float8,
+    OUT postmaster_oncpu_accept_pct float8,
+    OUT postmaster_oncpu_other_pct float8,
     OUT limits_min_headroom_pct float8,
     OUT limits_min_name text,
+    OUT server_oncpu_samples integer,
+    OUT snapshot_cpu_share_pct float8,
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -88,7 +106,10 @@ LANGUAGE C VOLATILE STRICT;
 
 CREATE FUNCTION pg_postmaster_stats_children(
     OUT backend_type text,
-    OUT children integer)
+    OUT children integer,
+    OUT exits_total bigint,
+    OUT abnormal_exits_total bigint,
+    OUT signaled_exits_total bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_children'
 LANGUAGE C VOLATILE STRICT;
@@ -115,7 +136,8 @@ CREATE FUNCTION pg_postmaster_stats_bgworkers(
     OUT parallel_workers_planned_total bigint,
     OUT parallel_workers_launched_total bigint,
     OUT parallel_workers_shortfall_total bigint,
-    OUT autovacuum_workers_started_total bigint)
+    OUT autovacuum_workers_started_total bigint,
+    OUT error_exits_total bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_bgworkers'
 LANGUAGE C VOLATILE STRICT;
@@ -170,14 +192,26 @@ CREATE VIEW pg_postmaster_stats_limits AS
 CREATE VIEW pg_postmaster_stats_snapshot AS
     SELECT p.*,
            w.snapshot_ns_min_window, w.snapshot_ns_median_window,
-           w.snapshot_ns_max_window, w.window_samples
+           w.snapshot_ns_max_window, w.window_samples,
+           w.snapshot_cpu_share_pct, w.snapshot_cpu_share_pct_window,
+           w.server_oncpu_samples_window
       FROM pg_postmaster_stats_snapshot_probe() p
      CROSS JOIN (
         SELECT min(h.snapshot_ns) AS snapshot_ns_min_window,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY h.snapshot_ns)
                    AS snapshot_ns_median_window,
                max(h.snapshot_ns_max) AS snapshot_ns_max_window,
-               count(h.snapshot_ns) AS window_samples
+               count(h.snapshot_ns) AS window_samples,
+               (array_agg(h.snapshot_cpu_share_pct ORDER BY h."time" DESC))[1]
+                   AS snapshot_cpu_share_pct,
+               -- weighted by each sample's on-CPU samples: sum(in snapshot) / sum(all)
+               sum(h.snapshot_cpu_share_pct * h.server_oncpu_samples)
+                   / nullif(sum(h.server_oncpu_samples)
+                            FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL), 0)
+                   AS snapshot_cpu_share_pct_window,
+               sum(h.server_oncpu_samples)
+                   FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL)
+                   AS server_oncpu_samples_window
           FROM pg_postmaster_stats_history() h) w;
 
 COMMENT ON VIEW pg_postmaster_stats IS
@@ -193,7 +227,7 @@ COMMENT ON VIEW pg_postmaster_stats_sources IS
 COMMENT ON VIEW pg_postmaster_stats_bgworkers IS
     'Background-worker slots, registrations and parallel workers planned vs launched';
 COMMENT ON VIEW pg_postmaster_stats_snapshot IS
-    'Latest GetSnapshotData() probe and its min/median/max over the history window';
+    'Latest GetSnapshotData() probe and its min/median/max over the history window; with eBPF, the share of the server''s CPU spent in GetSnapshotData()';
 COMMENT ON VIEW pg_postmaster_stats_limits IS
     'Headroom against every server and kernel limit on the way to very many connections';
 COMMENT ON FUNCTION pg_postmaster_stats_reset() IS
@@ -243,6 +277,12 @@ GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
 CREATE VIEW pg_postmaster_stats_metrics AS
 WITH sources AS MATERIALIZED (
     SELECT source, active FROM pg_postmaster_stats_sources()
+), histograms(metric, family, source) AS (VALUES
+    ('connection_setup', 'pg_postmaster_connections_setup_seconds', 'connection_setup'),
+    ('snapshot', 'pg_postmaster_snapshot_seconds', 'snapshot_probe'),
+    ('fork', 'pg_postmaster_children_fork_seconds', 'ebpf'),
+    ('reap_latency', 'pg_postmaster_children_reap_latency_seconds', 'ebpf'),
+    ('child_lifetime', 'pg_postmaster_children_lifetime_seconds', 'ebpf')
 ), m(source, name, labels, value, kind) AS (
     -- the sampler itself and the counters' reset: always present
     SELECT v.*
@@ -260,13 +300,16 @@ WITH sources AS MATERIALIZED (
         ('postmaster_process', 'pg_postmaster_cpu_system_ratio', '{}', c.postmaster_cpu_system_pct / 100, 'gauge'),
         ('postmaster_process', 'pg_postmaster_memory_resident_bytes', '{}', c.postmaster_rss_bytes, 'gauge'),
         ('postmaster_process', 'pg_postmaster_memory_pagetable_bytes', '{}', c.postmaster_pagetable_bytes, 'gauge'),
-        ('accept_queue', 'pg_postmaster_accept_queue_depth', '{}', c.accept_queue_depth, 'gauge'),
-        ('accept_queue', 'pg_postmaster_accept_queue_max', '{}', c.accept_queue_max, 'gauge'),
+        ('accept_queue', 'pg_postmaster_listen_queue_depth', '{}', c.accept_queue_depth, 'gauge'),
+        ('accept_queue', 'pg_postmaster_listen_queue_max', '{}', c.accept_queue_max, 'gauge'),
         ('accept_queue', 'pg_postmaster_listen_sockets', '{}', c.listen_sockets, 'gauge'),
         ('accept_queue', 'pg_postmaster_listen_drops_total', '{}', c.listen_drops_total, 'counter'),
         ('connection_setup', 'pg_postmaster_connections_total', '{}', c.connections_total, 'counter'),
-        ('connection_setup', 'pg_postmaster_auth_failures_total', '{}', c.auth_failures_total, 'counter'),
-        ('connection_setup', 'pg_postmaster_connection_setup_seconds_sum', '{}', c.connection_setup_seconds_total, 'histogram')
+        ('connection_setup', 'pg_postmaster_connections_auth_failures_total', '{}', c.auth_failures_total, 'counter'),
+        ('connection_setup', 'pg_postmaster_connections_setup_seconds_sum', '{}', c.connection_setup_seconds_total, 'histogram'),
+        ('ebpf', 'pg_postmaster_children_forked_total', '{}', c.forks_total, 'counter'),
+        ('ebpf', 'pg_postmaster_children_reaped_total', '{}', c.reaps_total, 'counter'),
+        ('ebpf', 'pg_postmaster_children_zombies', '{}', c.zombies, 'gauge')
         ) AS v
     UNION ALL
     SELECT v.*
@@ -283,7 +326,8 @@ WITH sources AS MATERIALIZED (
         ('parallel_query', 'pg_postmaster_parallel_workers_planned_total', '{}', b.parallel_workers_planned_total, 'counter'),
         ('parallel_query', 'pg_postmaster_parallel_workers_launched_total', '{}', b.parallel_workers_launched_total, 'counter'),
         ('parallel_query', 'pg_postmaster_parallel_workers_shortfall_total', '{}', b.parallel_workers_shortfall_total, 'counter'),
-        ('children', 'pg_postmaster_autovacuum_workers_started_total', '{}', b.autovacuum_workers_started_total, 'counter')
+        ('children', 'pg_postmaster_autovacuum_workers_started_total', '{}', b.autovacuum_workers_started_total, 'counter'),
+        ('ebpf', 'pg_postmaster_bgworker_error_exits_total', '{}', b.error_exits_total, 'counter')
         ) AS v
     UNION ALL
     SELECT v.*
@@ -310,33 +354,43 @@ WITH sources AS MATERIALIZED (
          CASE WHEN l.current IS NOT NULL THEN l.maximum END, 'gauge')
         ) AS v
     UNION ALL
-    -- histograms: pg_postmaster_<metric>_seconds; each _sum is listed with
-    -- its source's counters above
-    SELECT h.source, 'pg_postmaster_' || l.metric || '_seconds_bucket',
+    -- pg_postmaster_stats_latency: one family per histogram (a histogram
+    -- not listed here is pg_postmaster_<metric>_seconds, always shown);
+    -- each _sum is listed with its source's counters above
+    SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || '_bucket',
            jsonb_build_object('le', CASE WHEN l.le_seconds = 'Infinity' THEN '+Inf'
                                          ELSE l.le_seconds::text END),
            l.count, 'histogram'
       FROM pg_postmaster_stats_latency() l
-      LEFT JOIN (VALUES ('connection_setup', 'connection_setup'),
-                        ('snapshot', 'snapshot_probe')) AS h(metric, source) USING (metric)
+      LEFT JOIN histograms h USING (metric)
     UNION ALL
-    SELECT h.source, 'pg_postmaster_' || l.metric || '_seconds_count', '{}', l.count, 'histogram'
+    SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || '_count',
+           '{}', l.count, 'histogram'
       FROM pg_postmaster_stats_latency() l
-      LEFT JOIN (VALUES ('connection_setup', 'connection_setup'),
-                        ('snapshot', 'snapshot_probe')) AS h(metric, source) USING (metric)
+      LEFT JOIN histograms h USING (metric)
      WHERE l.le_seconds = 'Infinity'
-    -- TODO(lead): the snapshot histogram has no _sum yet: its sum is kept in
-    -- shared memory (snapshot_hist.sum_us, in ns) but no view shows it.
+    -- TODO(lead): the snapshot, fork, reap and lifetime histograms have no
+    -- _sum: their sums are kept in shared memory (sum_us of each histogram)
+    -- but no view shows them.
     UNION ALL
     -- live children by type; the function raises an error when it cannot
-    -- read them, so it is called only while the children source works
+    -- read them, so it runs only while the children source works (an
+    -- uncorrelated EXISTS is a one-time filter: false, nothing below runs)
     SELECT 'children', 'pg_postmaster_child_processes',
-           jsonb_build_object('backend_type', k.key), k.value::float8, 'gauge'
-      FROM sources s
-     CROSS JOIN LATERAL jsonb_each_text(CASE WHEN s.active THEN
-            (SELECT jsonb_object_agg(backend_type, children) FROM pg_postmaster_stats_children())
-         END) AS k
-     WHERE s.source = 'children'
+           jsonb_build_object('backend_type', c.backend_type), c.children, 'gauge'
+      FROM pg_postmaster_stats_children() c
+     WHERE EXISTS (SELECT FROM sources WHERE source = 'children' AND active)
+    UNION ALL
+    -- exits by class of child (eBPF); NULL for the types it does not count
+    SELECT 'ebpf', v.name, jsonb_build_object('backend_type', c.backend_type), v.value, 'counter'
+      FROM pg_postmaster_stats_children() c
+     CROSS JOIN LATERAL (VALUES
+        ('pg_postmaster_children_exited_total', c.exits_total::float8),
+        ('pg_postmaster_children_exited_abnormally_total', c.abnormal_exits_total),
+        ('pg_postmaster_children_exited_by_signal_total', c.signaled_exits_total)
+        ) AS v(name, value)
+     WHERE EXISTS (SELECT FROM sources WHERE source = 'ebpf' AND active)
+       AND EXISTS (SELECT FROM sources WHERE source = 'children' AND active)
     UNION ALL
     SELECT NULL, 'pg_postmaster_stats_source_active', jsonb_build_object('source', s.source),
            s.active::int, 'gauge'

@@ -42,7 +42,6 @@
 #include "source_postmaster.h"
 #include "source_snapshot.h"
 
-#define PPS_PROBE_RESTART_SECONDS 5
 
 /* ~10 kB: static rather than on the stack */
 static PpsLimitsReading pps_limits_reading;
@@ -53,17 +52,9 @@ extern bool pps_snapshot_probe_enabled;
 void
 pps_probe_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = PPS_PROBE_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "pg_postmaster_stats", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pps_probe_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, PPS_PROBE_WORKER_TYPE, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, PPS_PROBE_WORKER_TYPE, BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	pps_loop_register("pps_probe_worker_main", PPS_PROBE_WORKER_TYPE,
+					  BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
+					  BgWorkerStart_ConsistentState);
 }
 
 static void

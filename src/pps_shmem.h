@@ -13,6 +13,7 @@
 #include "port/atomics.h"
 
 #include "pps_compat.h"
+#include "pps_bpf.h"
 #include "pps_histogram.h"
 #include "source_limits.h"
 #include "source_snapshot.h"
@@ -28,6 +29,7 @@ typedef enum PpsSource
 	PPS_SRC_PARALLEL,			/* ExecutorEnd_hook: parallel workers planned/launched */
 	PPS_SRC_SNAPSHOT,			/* the probe worker: GetSnapshotData() cost */
 	PPS_SRC_LIMITS,				/* the probe worker: headroom against limits */
+	PPS_SRC_EBPF,				/* eBPF programs: exact forks, exits, reaps */
 	PPS_NUM_SOURCES
 } PpsSource;
 
@@ -97,6 +99,18 @@ typedef struct PpsSample
 	int32		snapshot_procs;
 	int64		snapshot_oldest_xid_age;
 
+	/* eBPF: exact postmaster events over the interval */
+	double		forks_per_s;
+	double		exits_per_s;
+	double		abnormal_exits_per_s;
+	double		reaps_per_s;
+	int32		zombies;		/* exited, not yet reaped */
+	double		fork_avg_seconds;	/* mean clone() time in the postmaster */
+	double		reap_latency_avg_seconds;
+	double		cpu_share_pct[PPS_BPF_NCPU_STATES]; /* of the postmaster's samples */
+	int32		server_oncpu_samples;	/* any server process on CPU; -1: no sampling */
+	double		snapshot_cpu_share_pct; /* % of those in GetSnapshotData; NaN: none */
+
 	/* the limit with the least headroom (index into the limits rows) */
 	double		limits_min_headroom_pct;
 	int16		limits_min_index;
@@ -106,12 +120,26 @@ typedef struct PpsSample
 } PpsSample;
 
 /* A ring slot: seqlock counter, odd while the worker writes the sample. */
+typedef struct PpsSlotData
+{
+	uint64		index;			/* which sample this is, since server start */
+	PpsSample	sample;
+} PpsSlotData;
+
 typedef struct PpsSlot
 {
 	pg_atomic_uint64 seq;
-	uint64		index;			/* which sample this is, since server start */
-	PpsSample	sample;
+	PpsSlotData data;
 } PpsSlot;
+
+/* The probe worker's latest limits, with when and at what cost. */
+typedef struct PpsLimitsShared
+{
+	TimestampTz time;
+	double		cost_us;		/* CPU of the last refresh */
+	double		slow_cost_us;	/* ... of the last one with PSS */
+	PpsLimitsReading reading;
+} PpsLimitsShared;
 
 typedef struct PpsSourceState
 {
@@ -143,12 +171,22 @@ typedef struct PpsShared
 	PpsSnapshotProbe probe;
 	PpsHistogram snapshot_hist; /* nanoseconds per GetSnapshotData() */
 
+	/* eBPF totals, folded in by the sampler from the programs' counters */
+	pg_atomic_uint64 bpf_forks_total;
+	pg_atomic_uint64 bpf_reaps_total;
+	pg_atomic_uint64 bpf_exits_total[PPS_BPF_NCHILD_TYPES];
+	pg_atomic_uint64 bpf_abnormal_total[PPS_BPF_NCHILD_TYPES];
+	pg_atomic_uint64 bpf_signaled_total[PPS_BPF_NCHILD_TYPES];
+	pg_atomic_uint64 bpf_cpu_samples_total[PPS_BPF_NCPU_STATES];
+	pg_atomic_uint64 bpf_server_samples_total;
+	pg_atomic_uint64 bpf_snapshot_samples_total;
+	PpsHistogram fork_hist;		/* microseconds */
+	PpsHistogram reap_hist;
+	PpsHistogram lifetime_hist;
+
 	/* limits: the probe worker writes, under limits_seq (a seqlock) */
 	pg_atomic_uint64 limits_seq;
-	TimestampTz limits_time;
-	double		limits_cost_us;	/* CPU of the last refresh */
-	double		limits_slow_cost_us;	/* ... of the last one with PSS */
-	PpsLimitsReading limits;
+	PpsLimitsShared limits;
 
 	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
 	pg_atomic_uint64 reset_generation;

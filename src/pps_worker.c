@@ -38,12 +38,12 @@
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_worker.h"
+#include "pps_worker_bpf.h"
 #include "source_accept.h"
 #include "source_bgworkers.h"
 #include "source_children.h"
 #include "source_postmaster.h"
 
-#define PPS_WORKER_RESTART_SECONDS 5
 
 extern int	pps_sample_interval_ms;
 extern bool pps_enabled;
@@ -93,22 +93,14 @@ static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0};
 void
 pps_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
-	worker.bgw_restart_time = PPS_WORKER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "pg_postmaster_stats", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pps_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, PPS_WORKER_TYPE, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, PPS_WORKER_TYPE, BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	pps_loop_register("pps_worker_main", PPS_WORKER_TYPE, BGWORKER_SHMEM_ACCESS,
+					  BgWorkerStart_PostmasterStart);
 }
 
 static void
 pps_worker_on_exit(int code, Datum arg)
 {
+	pps_wbpf_detach();
 	pps_accept_close();
 	pg_atomic_write_u32(&pps_shared->worker_pid, 0);
 }
@@ -511,6 +503,12 @@ pps_worker_tick(void)
 	s.bgw_parallel_registered_per_s = s.bgw_parallel_terminated_per_s = get_float8_nan();
 	s.parallel_planned_per_s = s.parallel_launched_per_s = get_float8_nan();
 	s.limits_min_headroom_pct = get_float8_nan();
+	s.forks_per_s = s.exits_per_s = s.abnormal_exits_per_s = s.reaps_per_s = get_float8_nan();
+	s.fork_avg_seconds = s.reap_latency_avg_seconds = get_float8_nan();
+	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+		s.cpu_share_pct[i] = get_float8_nan();
+	s.server_oncpu_samples = -1;
+	s.snapshot_cpu_share_pct = get_float8_nan();
 
 	pps_sample_postmaster(&s, seconds);
 	pps_sample_accept(&s, seconds);
@@ -520,6 +518,9 @@ pps_worker_tick(void)
 	pps_sample_parallel(&s, seconds);
 	pps_sample_snapshot(&s);
 	pps_sample_limits(&s);
+	pps_wbpf_attach(pps_config_reloaded);
+	pps_config_reloaded = false;
+	pps_wbpf_sample(&s, seconds);
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_ring_append(&s);
@@ -532,6 +533,7 @@ pps_worker_set_disabled(void)
 	for (int i = 0; i < PPS_NUM_SOURCES; i++)
 		pps_sources_set((PpsSource) i, false,
 						"pg_postmaster_stats.enabled is off; set it to on and reload");
+	pps_wbpf_detach();
 	prev.time = 0;
 	prev.pm_ok = false;
 	prev.accept_ok = false;
@@ -553,6 +555,7 @@ pps_worker_main(Datum arg)
 {
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pps_wbpf_install_quit_handler();
 	BackgroundWorkerUnblockSignals();
 
 	memset(&prev, 0, sizeof(prev));

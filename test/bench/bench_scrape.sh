@@ -144,18 +144,16 @@ SCRAPER_PID=$!
 echo 0 >"$WORK/scrapes"
 sleep 1
 
-# the processes a scrape costs CPU in: the scraper (and its psql), the
-# exporter, and the server backend serving them
-cost_pids()
-{
-	echo "$SCRAPER_PID" $(pgrep -P "$SCRAPER_PID") ${EXPORTER_PID:+$EXPORTER_PID $(pgrep -P "$EXPORTER_PID")}
-	as_owner "$PG_BIN/psql" -AtqX -c "SELECT pid FROM pg_stat_activity WHERE usename = 'pps_scraper'"
-}
-# their CPU time so far, in clock ticks
+# The processes a scrape costs CPU in: the client (the scraper, and its
+# psql), the exporter, and the server backend serving them.
+client_pids() { echo "$SCRAPER_PID" $(pgrep -P "$SCRAPER_PID"); }
+exporter_pids() { if [ -n "$EXPORTER_PID" ]; then echo "$EXPORTER_PID" $(pgrep -P "$EXPORTER_PID"); fi; }
+backend_pids() { as_owner "$PG_BIN/psql" -AtqX -c "SELECT pid FROM pg_stat_activity WHERE usename = 'pps_scraper'"; }
+# CPU time of the processes given, in clock ticks
 cpu_ticks()
 {
 	local pid total=0
-	for pid in $COST_PIDS; do
+	for pid in "$@"; do
 		total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
 	done
 	echo "$total"
@@ -185,8 +183,9 @@ echo "pg_postmaster_stats scrape benchmark: SCRAPE=$SCRAPE; pgbench -S -c $CLIEN
 "$PG_BIN/postgres" --version
 if [ "$SCRAPE" = exporter ]; then "$EXPORTER" --version 2>&1 | head -1; fi
 run warm-up >/dev/null
-COST_PIDS=$(cost_pids)
-ticks0=$(cpu_ticks)
+CLIENT=$(client_pids) EXPORTER_PIDS=$(exporter_pids) BACKEND=$(backend_pids)
+# shellcheck disable=SC2086
+read -r c0 e0 b0 <<<"$(cpu_ticks $CLIENT) $(cpu_ticks $EXPORTER_PIDS) $(cpu_ticks $BACKEND)"
 scrapes0=$(cat "$WORK/scrapes")
 none=()
 scrape=()
@@ -201,7 +200,8 @@ for r in $(seq "$ROUNDS"); do
 	fi
 done
 
-ticks=$(($(cpu_ticks) - ticks0))
+# shellcheck disable=SC2086
+read -r c1 e1 b1 <<<"$(cpu_ticks $CLIENT) $(cpu_ticks $EXPORTER_PIDS) $(cpu_ticks $BACKEND)"
 scrapes=$(($(cat "$WORK/scrapes") - scrapes0))
 
 m_none=$(printf '%s\n' "${none[@]}" | median)
@@ -212,10 +212,13 @@ if [ "$SCRAPE" = exporter ]; then
 fi
 awk -v a="$m_scrape" -v b="$m_none" \
 	'BEGIN { printf "median TPS: none %.1f, 1 Hz scrape %.1f; ratio %.4f (target >= 0.995)\n", b, a, a / b }'
-# What the TPS ratio measures with noise, the CPU accounting measures
-# directly: the CPU a scrape costs, as a share of the machine at 1 Hz.
-awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$scrapes" -v cpus="$NCPU" 'BEGIN {
-	ms = n ? t / hz * 1000 / n : 0
-	printf "CPU per scrape (scraper, exporter, their backend): %.2f ms over %d scrapes;", ms, n
-	printf " at 1 Hz %.3f%% of the %d CPUs: TPS ratio bound %.4f\n", ms / 10 / cpus, cpus, 1 - ms / 1000 / cpus
+# What the TPS ratio measures with noise, CPU accounting measures directly:
+# what a scrape costs, and at 1 Hz which share of the machine that is.
+awk -v c=$((c1 - c0)) -v e=$((e1 - e0)) -v b=$((b1 - b0)) -v hz="$(getconf CLK_TCK)" \
+	-v n="$scrapes" -v cpus="$NCPU" 'BEGIN {
+	f = n ? 1000 / hz / n : 0
+	printf "CPU per scrape over %d scrapes: backend %.2f ms, exporter %.2f ms, client %.2f ms\n", n, b * f, e * f, c * f
+	server = (b + e) * f
+	printf "on the database server (backend + exporter) %.2f ms: at 1 Hz %.3f%% of the %d CPUs, TPS ratio bound %.4f\n",
+		server, server / 10 / cpus, cpus, 1 - server / 1000 / cpus
 }'

@@ -27,7 +27,7 @@ restart_with_cluster_name($node, $cluster_name);
 $node->safe_psql('postgres', 'CREATE ROLE pps_exporter LOGIN IN ROLE pg_monitor');
 my $s = $node->background_psql('postgres');
 $s->set_query_timer_restart();
-poll_session($s, q{SELECT bool_and(active) FROM pg_postmaster_stats_sources}, 't');
+poll_session($s, $all_but_ebpf_active, 't');
 poll_session($s, q{SELECT count(*) FROM pg_postmaster_stats_metrics WHERE name LIKE 'pg_postmaster_cpu%'}, '3');
 
 my $exporter = start_exporter($node, 'pps_exporter');
@@ -142,7 +142,7 @@ cmp_ok($recorded->{data}{result}[0]{value}[1] // 0, '>', 0,
 	'the recording rule pg_postmaster:connections:rate1m follows');
 $churn->finish;
 
-my $p99 = poll_prom('histogram_quantile(0.99, rate(pg_postmaster_connection_setup_seconds_bucket[30s]))',
+my $p99 = poll_prom('histogram_quantile(0.99, rate(pg_postmaster_connections_setup_seconds_bucket[30s]))',
 	sub { $_[0][0]{value}[1] > 0 });
 my $p99_s = $p99->{data}{result}[0]{value}[1] // 'none';
 ok($p99_s =~ /^[0-9.e+-]+$/ && $p99_s > 0 && $p99_s < 34,
