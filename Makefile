@@ -15,6 +15,7 @@ OBJS = \
 	src/source_connsetup.o \
 	src/source_parallel.o \
 	src/source_postmaster.o \
+	src/source_replay.o \
 	src/source_snapshot.o
 
 EXTENSION = pg_postmaster_stats

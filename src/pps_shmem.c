@@ -28,6 +28,9 @@
  * - The latest snapshot probe result uses it too (probe_seq); its only
  *	 writer is the probe worker.  The snapshot histogram is atomics.
  *
+ * - The replay source's latest reading too (replay_seq); its only writer
+ *	 is the sampler worker.
+ *
  * - ring_size is fixed at postmaster start (history_size is PGC_POSTMASTER).
  *
  * Nothing here takes an LWLock, so readers and the connection hook can
@@ -61,6 +64,7 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_BGWORKERS] = "bgworker_registry",
 	[PPS_SRC_PARALLEL] = "parallel_query",
 	[PPS_SRC_SNAPSHOT] = "snapshot_probe",
+	[PPS_SRC_REPLAY] = "replay",
 };
 
 Size
@@ -100,6 +104,8 @@ pps_shmem_startup(void)
 		pg_atomic_init_u64(&pps_shared->probe_seq, 0);
 		memset(&pps_shared->probe, 0, sizeof(pps_shared->probe));
 		pps_hist_init(&pps_shared->snapshot_hist);
+		pg_atomic_init_u64(&pps_shared->replay_seq, 0);
+		memset(&pps_shared->replay, 0, sizeof(pps_shared->replay));
 		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
 		pg_atomic_init_u64(&pps_shared->stats_reset,
 						   (uint64) GetCurrentTimestamp());
@@ -277,6 +283,41 @@ pps_probe_read(PpsSnapshotProbe *out)
 		memcpy(out, &pps_shared->probe, sizeof(PpsSnapshotProbe));
 		pg_read_barrier();
 		if (pg_atomic_read_u64(&pps_shared->probe_seq) == before)
+			return before != 0;
+	}
+	return false;
+}
+
+/* Called by the sampler worker only. */
+void
+pps_replay_publish(const PpsReplayState *state)
+{
+	uint64		seq = pg_atomic_read_u64(&pps_shared->replay_seq);
+
+	pg_atomic_write_u64(&pps_shared->replay_seq, seq + 1);
+	pg_write_barrier();
+	memcpy(&pps_shared->replay, state, sizeof(PpsReplayState));
+	pg_write_barrier();
+	pg_atomic_write_u64(&pps_shared->replay_seq, seq + 2);
+}
+
+/* The latest replay reading; false if there was none yet (or no stable copy). */
+bool
+pps_replay_read_latest(PpsReplayState *out)
+{
+	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
+	{
+		uint64		before = pg_atomic_read_u64(&pps_shared->replay_seq);
+
+		if (before & 1)
+		{
+			pg_spin_delay();
+			continue;
+		}
+		pg_read_barrier();
+		memcpy(out, &pps_shared->replay, sizeof(PpsReplayState));
+		pg_read_barrier();
+		if (pg_atomic_read_u64(&pps_shared->replay_seq) == before)
 			return before != 0;
 	}
 	return false;

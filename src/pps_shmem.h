@@ -14,6 +14,7 @@
 
 #include "pps_compat.h"
 #include "pps_histogram.h"
+#include "source_replay.h"
 #include "source_snapshot.h"
 
 /* Sources; the order is the order of pg_postmaster_stats_sources. */
@@ -26,6 +27,7 @@ typedef enum PpsSource
 	PPS_SRC_BGWORKERS,			/* the server's background-worker registry */
 	PPS_SRC_PARALLEL,			/* ExecutorEnd_hook: parallel workers planned/launched */
 	PPS_SRC_SNAPSHOT,			/* the snapshot probe worker */
+	PPS_SRC_REPLAY,				/* WAL replay / generation, walsenders */
 	PPS_NUM_SOURCES
 } PpsSource;
 
@@ -95,6 +97,15 @@ typedef struct PpsSample
 	int32		snapshot_procs;
 	int64		snapshot_oldest_xid_age;
 
+	/* replay (source_replay.c); standby-only or primary-only, else NaN/-1 */
+	int64		replay_lag_bytes;	/* standby: received - replayed */
+	double		replay_lag_seconds;
+	double		replay_rate_bytes_per_s;
+	double		startup_cpu_pct;
+	double		replay_headroom;
+	double		wal_generated_bytes_per_s;	/* primary */
+	/* end of replay */
+
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;
 } PpsSample;
@@ -137,6 +148,10 @@ typedef struct PpsShared
 	PpsSnapshotProbe probe;
 	PpsHistogram snapshot_hist; /* nanoseconds per GetSnapshotData() */
 
+	/* replay source's latest reading: the sampler writes, under replay_seq */
+	pg_atomic_uint64 replay_seq;
+	PpsReplayState replay;
+
 	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
 	pg_atomic_uint64 reset_generation;
 	pg_atomic_uint64 stats_reset;	/* TimestampTz of the last reset */
@@ -173,6 +188,9 @@ extern const char *pps_source_name(PpsSource src);
 
 extern void pps_probe_publish(const PpsSnapshotProbe *probe);
 extern bool pps_probe_read(PpsSnapshotProbe *out);
+
+extern void pps_replay_publish(const PpsReplayState *state);
+extern bool pps_replay_read_latest(PpsReplayState *out);
 
 extern void pps_counters_reset(void);
 extern void pps_require_loaded(void);

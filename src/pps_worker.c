@@ -473,6 +473,7 @@ pps_worker_tick(void)
 	pps_sample_bgworkers(&s, seconds);
 	pps_sample_parallel(&s, seconds);
 	pps_sample_snapshot(&s);
+	pps_replay_sample(&s, seconds);	/* source_replay.c */
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_ring_append(&s);
