@@ -8,6 +8,7 @@ OBJS = \
 	src/pps_procfs.o \
 	src/pps_shmem.o \
 	src/pps_sql.o \
+	src/pps_sql_replay.o \
 	src/pps_worker.o \
 	src/source_accept.o \
 	src/source_bgworkers.o \

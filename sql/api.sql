@@ -15,7 +15,7 @@ DO $$
 BEGIN
   FOR i IN 1..100 LOOP
     EXIT WHEN (SELECT samples_total FROM pg_postmaster_stats) >= 3
-          AND (SELECT bool_and(active) FROM pg_postmaster_stats_sources);
+          AND (SELECT bool_and(active OR source = 'replay') FROM pg_postmaster_stats_sources);
     PERFORM pg_sleep(0.1);
   END LOOP;
 END $$;
@@ -37,8 +37,18 @@ SELECT postmaster_pid = (SELECT split_part(pg_read_file('/proc/' || pg_backend_p
        AS is_my_parent
   FROM pg_postmaster_stats;
 
--- Every source is named and active on Linux.
+-- Every source is named and active on Linux, except replay on a server that
+-- is neither a standby nor a primary with standbys.
 SELECT source, active FROM pg_postmaster_stats_sources ORDER BY source;
+
+-- Replay on such a server: no rows, no error, and the sources view says why;
+-- the WAL generation rate is still sampled, the standby columns are NULL.
+SELECT count(*) AS replay_rows FROM pg_postmaster_stats_replay;
+SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'replay';
+SELECT count(wal_generated_bytes_per_s) > 0 AS wal_rate_sampled,
+       count(replay_lag_bytes) + count(replay_rate_bytes_per_s) + count(startup_cpu_pct)
+         + count(replay_headroom) + count(replay_lag_seconds) AS standby_values
+  FROM pg_postmaster_stats_history;
 
 -- Histogram buckets are cumulative, end at +Infinity, and the last one counts
 -- every connection since the reset.

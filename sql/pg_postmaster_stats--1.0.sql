@@ -71,6 +71,14 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT snapshot_suboverflowed boolean,
     OUT snapshot_procs integer,
     OUT snapshot_oldest_xid_age bigint,
+    -- replay (source_replay.c)
+    OUT replay_lag_bytes bigint,
+    OUT replay_lag_seconds float8,
+    OUT replay_rate_bytes_per_s float8,
+    OUT startup_cpu_pct float8,
+    OUT replay_headroom float8,
+    OUT wal_generated_bytes_per_s float8,
+    -- end of replay
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -202,3 +210,67 @@ GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
     pg_postmaster_stats_latency, pg_postmaster_stats_children,
     pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers,
     pg_postmaster_stats_snapshot TO pg_monitor;
+
+-- ---- replay (source_replay.c, pps_sql_replay.c) ------------------------
+CREATE FUNCTION pg_postmaster_stats_replay(
+    OUT kind text,
+    OUT sampled_at timestamptz,
+    OUT walsender_pid integer,
+    OUT walsender_state text,
+    OUT sent_lsn pg_lsn,
+    OUT received_lsn pg_lsn,
+    OUT flushed_lsn pg_lsn,
+    OUT replayed_lsn pg_lsn,
+    OUT replay_lag_bytes bigint,
+    OUT replay_lag_seconds float8,
+    OUT state text,
+    OUT replay_paused boolean,
+    OUT last_xact_replay_time timestamptz,
+    OUT receive_rate_bytes_per_s float8,
+    OUT replay_rate_bytes_per_s float8,
+    OUT startup_pid integer,
+    OUT startup_cpu_pct float8,
+    OUT replay_capacity_bytes_per_s float8,
+    OUT replay_headroom float8,
+    OUT catchup_seconds float8,
+    OUT prefetch_per_s float8,
+    OUT prefetch_hit_per_s float8,
+    OUT prefetch_skip_fpw_per_s float8,
+    OUT prefetch_wal_distance_bytes integer,
+    OUT prefetch_block_distance integer,
+    OUT prefetch_io_depth integer,
+    OUT wal_generated_bytes_per_s float8,
+    OUT wal_records_per_s float8,
+    OUT wal_fpi_per_s float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_replay'
+LANGUAGE C VOLATILE STRICT;
+
+-- application_name and client_addr of each standby's walsender, as in
+-- pg_stat_replication; the lateral subquery is not run for the local row.
+CREATE VIEW pg_postmaster_stats_replay AS
+    SELECT r.kind, r.sampled_at, r.walsender_pid,
+           a.application_name, a.client_addr,
+           r.walsender_state, r.sent_lsn, r.received_lsn, r.flushed_lsn,
+           r.replayed_lsn, r.replay_lag_bytes, r.replay_lag_seconds, r.state,
+           r.replay_paused, r.last_xact_replay_time,
+           r.receive_rate_bytes_per_s, r.replay_rate_bytes_per_s,
+           r.startup_pid, r.startup_cpu_pct, r.replay_capacity_bytes_per_s,
+           r.replay_headroom, r.catchup_seconds,
+           r.prefetch_per_s, r.prefetch_hit_per_s, r.prefetch_skip_fpw_per_s,
+           r.prefetch_wal_distance_bytes, r.prefetch_block_distance,
+           r.prefetch_io_depth,
+           r.wal_generated_bytes_per_s, r.wal_records_per_s, r.wal_fpi_per_s
+      FROM pg_postmaster_stats_replay() r
+      LEFT JOIN LATERAL (
+        SELECT s.application_name, s.client_addr
+          FROM pg_stat_get_activity(r.walsender_pid) s
+         WHERE r.walsender_pid IS NOT NULL) a ON true;
+
+COMMENT ON VIEW pg_postmaster_stats_replay IS
+    'WAL replay: one row for local replay on a standby, one row per standby streaming from this server';
+
+REVOKE ALL ON FUNCTION pg_postmaster_stats_replay() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_replay() TO pg_monitor;
+GRANT SELECT ON pg_postmaster_stats_replay TO pg_monitor;
+-- ---- end of replay -------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "utils/tuplestore.h"
 
 #include "pps_shmem.h"
+#include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
 #include "source_postmaster.h"
@@ -38,16 +39,7 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_bgworkers);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_snapshot_probe);
 
-/* Builds tuples column by column, so NULL handling stays in one place. */
-typedef struct PpsRow
-{
-	Datum	   *values;
-	bool	   *nulls;
-	int			ncols;
-	int			col;
-} PpsRow;
-
-static void
+void
 pps_row_start(PpsRow *row, TupleDesc tupdesc)
 {
 	row->ncols = tupdesc->natts;
@@ -56,7 +48,7 @@ pps_row_start(PpsRow *row, TupleDesc tupdesc)
 	row->col = 0;
 }
 
-static void
+void
 pps_row_put(PpsRow *row, bool isnull, Datum value)
 {
 	if (row->col >= row->ncols)
@@ -66,25 +58,25 @@ pps_row_put(PpsRow *row, bool isnull, Datum value)
 	row->col++;
 }
 
-static void
+void
 pps_row_float(PpsRow *row, bool valid, double v)
 {
 	pps_row_put(row, !valid || isnan(v), Float8GetDatum(v));
 }
 
-static void
+void
 pps_row_int4(PpsRow *row, bool valid, int32 v)
 {
 	pps_row_put(row, !valid || v < 0, Int32GetDatum(v));
 }
 
-static void
+void
 pps_row_int8(PpsRow *row, bool valid, int64 v)
 {
 	pps_row_put(row, !valid || v < 0, Int64GetDatum(v));
 }
 
-static void
+void
 pps_row_check(PpsRow *row)
 {
 	if (row->col != row->ncols)
@@ -93,7 +85,7 @@ pps_row_check(PpsRow *row)
 }
 
 /* Set up a materialized set-returning function; returns its tupdesc. */
-static TupleDesc
+TupleDesc
 pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -189,6 +181,7 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	bool		bgw = HAS(s, PPS_SRC_BGWORKERS);
 	bool		par = HAS(s, PPS_SRC_PARALLEL);
 	bool		snap = HAS(s, PPS_SRC_SNAPSHOT);
+	bool		rep = HAS(s, PPS_SRC_REPLAY);
 
 	pps_row_start(&row, tupdesc);
 	pps_row_put(&row, false, TimestampTzGetDatum(s->time));
@@ -229,6 +222,14 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	pps_row_put(&row, !snap, BoolGetDatum(s->snapshot_suboverflowed));
 	pps_row_int4(&row, snap, s->snapshot_procs);
 	pps_row_int8(&row, snap, s->snapshot_oldest_xid_age);
+	/* replay (source_replay.c) */
+	pps_row_int8(&row, rep, s->replay_lag_bytes);
+	pps_row_float(&row, rep, s->replay_lag_seconds);
+	pps_row_float(&row, rep, s->replay_rate_bytes_per_s);
+	pps_row_float(&row, rep, s->startup_cpu_pct);
+	pps_row_float(&row, rep, s->replay_headroom);
+	pps_row_float(&row, rep, s->wal_generated_bytes_per_s);
+	/* end of replay */
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
