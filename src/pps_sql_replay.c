@@ -38,7 +38,7 @@
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_replay);
 
 /* columns from "state" to "prefetch_io_depth": NULL on standby rows */
-#define PPS_REPLAY_LOCAL_ONLY_COLUMNS 16
+#define PPS_REPLAY_LOCAL_ONLY_COLUMNS 17
 
 static void
 pps_row_lsn(PpsRow *row, XLogRecPtr lsn)
@@ -75,6 +75,7 @@ pps_replay_local_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsReplayS
 	pps_row_float(&row, true, st->replay_bytes_per_s);
 	pps_row_int4(&row, st->startup_pid > 0, st->startup_pid);
 	pps_row_float(&row, true, st->startup_cpu_pct);
+	pps_row_float(&row, true, st->startup_cpu_wait_pct);
 	pps_row_float(&row, true, st->capacity_bytes_per_s);
 	pps_row_float(&row, true, st->headroom);
 	pps_row_float(&row, true, st->catchup_seconds);

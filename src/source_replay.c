@@ -65,7 +65,8 @@ typedef struct PpsReplayReading
 	bool		walrcv_streaming;
 	int			startup_pid;	/* 0: not found, -1: status array unreadable */
 	bool		startup_cpu_ok;
-	uint64		startup_ns;
+	uint64		startup_ns;		/* on CPU */
+	uint64		startup_wait_ns;	/* runnable, waiting for a CPU */
 	bool		prefetch_ok;
 	uint64		prefetch;
 	uint64		prefetch_hit;
@@ -174,6 +175,16 @@ pps_replay_walsenders(PpsWalSender *out, int max)
 	return n;
 }
 
+/* "<on-CPU ns> <run-queue wait ns> <timeslices>" */
+static void
+pps_replay_parse_schedstat(const char *buf, uint64 *ns, uint64 *wait_ns)
+{
+	char	   *end;
+
+	*ns = strtoull(buf, &end, 10);
+	*wait_ns = strtoull(end, NULL, 10);
+}
+
 /*
  * On-CPU nanoseconds of the startup process, from /proc/<pid>/schedstat
  * kept open.  The file stays bound to the process it was opened for, and
@@ -181,10 +192,11 @@ pps_replay_walsenders(PpsWalSender *out, int max)
  * succeed, the pid is still the startup process (a process never changes
  * its backend type) and the backend status array need not be consulted.
  * Returns the pid (0: no startup process, -1: status array unreadable,
- * see startup_err) and sets *cpu_ok and *ns.
+ * see startup_err) and sets *cpu_ok, *ns (on CPU) and *wait_ns (runnable
+ * but waiting for a CPU: schedstat's run_delay).
  */
 static int
-pps_replay_startup_cpu(bool *cpu_ok, uint64 *ns)
+pps_replay_startup_cpu(bool *cpu_ok, uint64 *ns, uint64 *wait_ns)
 {
 	char		buf[128];
 	ssize_t		len;
@@ -197,7 +209,7 @@ pps_replay_startup_cpu(bool *cpu_ok, uint64 *ns)
 		if (len > 0)
 		{
 			buf[len] = '\0';
-			*ns = strtoull(buf, NULL, 10);
+			pps_replay_parse_schedstat(buf, ns, wait_ns);
 			*cpu_ok = true;
 			return startup_fd_pid;
 		}
@@ -226,7 +238,7 @@ pps_replay_startup_cpu(bool *cpu_ok, uint64 *ns)
 		return pid;
 	}
 	buf[len] = '\0';
-	*ns = strtoull(buf, NULL, 10);
+	pps_replay_parse_schedstat(buf, ns, wait_ns);
 	*cpu_ok = true;
 	return pid;
 }
@@ -305,7 +317,8 @@ pps_replay_read_standby(PpsReplayReading *r)
 	SpinLockRelease(&walrcv->mutex);
 	r->written = pg_atomic_read_u64(&walrcv->writtenUpto);
 
-	r->startup_pid = pps_replay_startup_cpu(&r->startup_cpu_ok, &r->startup_ns);
+	r->startup_pid = pps_replay_startup_cpu(&r->startup_cpu_ok, &r->startup_ns,
+											&r->startup_wait_ns);
 
 	pps_replay_read_prefetch(r);
 }
@@ -378,8 +391,13 @@ pps_replay_compute_standby(const PpsReplayReading *cur, const PpsReplayReading *
 		if (old_received != InvalidXLogRecPtr && received >= old_received)
 			st->receive_bytes_per_s = (received - old_received) / seconds;
 		if (cur->startup_cpu_ok && old->startup_cpu_ok &&
-			cur->startup_pid == old->startup_pid && cur->startup_ns >= old->startup_ns)
+			cur->startup_pid == old->startup_pid && cur->startup_ns >= old->startup_ns &&
+			cur->startup_wait_ns >= old->startup_wait_ns)
+		{
 			st->startup_cpu_pct = 100.0 * (cur->startup_ns - old->startup_ns) / 1e9 / seconds;
+			st->startup_cpu_wait_pct =
+				100.0 * (cur->startup_wait_ns - old->startup_wait_ns) / 1e9 / seconds;
+		}
 		if (cur->prefetch_ok && old->prefetch_ok)
 		{
 			st->prefetch_per_s = pps_replay_counter_rate(cur->prefetch, old->prefetch, seconds);
@@ -455,7 +473,8 @@ pps_replay_compute(const PpsReplayReading *cur, const PpsReplayReading *old,
 	st->in_recovery = cur->in_recovery;
 	st->lag_bytes = -1;
 	st->lag_seconds = st->receive_bytes_per_s = st->replay_bytes_per_s = nan;
-	st->startup_cpu_pct = st->capacity_bytes_per_s = st->headroom = nan;
+	st->startup_cpu_pct = st->startup_cpu_wait_pct = nan;
+	st->capacity_bytes_per_s = st->headroom = nan;
 	st->catchup_seconds = nan;
 	st->prefetch_per_s = st->prefetch_hit_per_s = st->prefetch_skip_fpw_per_s = nan;
 	st->wal_generated_bytes_per_s = st->wal_records_per_s = st->wal_fpi_per_s = nan;

@@ -52,6 +52,7 @@ typedef struct PpsReplayState
 	double		replay_bytes_per_s;
 	int32		startup_pid;	/* 0: not found */
 	double		startup_cpu_pct;
+	double		startup_cpu_wait_pct;	/* runnable, waiting for a CPU */
 	double		capacity_bytes_per_s;
 	double		headroom;
 	double		catchup_seconds;

@@ -116,6 +116,8 @@ cmp_ok($ss->query_safe(qq{SELECT sum(replay_rate_bytes_per_s * interval_seconds)
 is($ss->query_safe(qq{SELECT bool_and(startup_cpu_pct >= 0) AND count(startup_cpu_pct) > 0
 	FROM pg_postmaster_stats_history WHERE "time" > '$resumed_at'}),
 	't', 'the startup process\'s CPU is sampled');
+is($ss->query_safe(q{SELECT startup_cpu_pct >= 0 AND startup_cpu_wait_pct >= 0 FROM pg_postmaster_stats_replay}),
+	't', 'and its wait for a CPU');
 is($ss->query_safe(qq{SELECT count(wal_generated_bytes_per_s) FROM pg_postmaster_stats_history
 	WHERE "time" > '$resumed_at'}), '0', 'a standby generates no WAL');
 
