@@ -248,7 +248,8 @@ AS 'MODULE_PATHNAME', 'pg_postmaster_stats_replay'
 LANGUAGE C VOLATILE STRICT;
 
 -- application_name and client_addr of each standby's walsender, as in
--- pg_stat_replication; the lateral subquery is not run for the local row.
+-- pg_stat_replication.  pg_stat_get_activity(NULL) would list every backend:
+-- the local row asks for pid 0, which matches none.
 CREATE VIEW pg_postmaster_stats_replay AS
     SELECT r.kind, r.sampled_at, r.walsender_pid,
            a.application_name, a.client_addr,
@@ -264,10 +265,7 @@ CREATE VIEW pg_postmaster_stats_replay AS
            r.prefetch_io_depth,
            r.wal_generated_bytes_per_s, r.wal_records_per_s, r.wal_fpi_per_s
       FROM pg_postmaster_stats_replay() r
-      LEFT JOIN LATERAL (
-        SELECT s.application_name, s.client_addr
-          FROM pg_stat_get_activity(r.walsender_pid) s
-         WHERE r.walsender_pid IS NOT NULL) a ON true;
+      LEFT JOIN LATERAL pg_stat_get_activity(coalesce(r.walsender_pid, 0)) a ON true;
 
 COMMENT ON VIEW pg_postmaster_stats_replay IS
     'WAL replay: one row for local replay on a standby, one row per standby streaming from this server';

@@ -135,9 +135,9 @@ pps_walsender_is_physical(bool kind_physical, int pid)
 /*
  * The recovery prefetcher (15+) keeps its counters in a private struct,
  * "XLogPrefetchStats" in shared memory; the layout below is xlogprefetcher.c's
- * of 15 (unchanged in the 16-18 sources we read).  source_replay.c attaches
- * with ShmemInitStruct and the exact size, which fails instead of misreading
- * if the size differs.
+ * (the same in the 16 sources we read; 15 is checked by the TAP test, 17 and
+ * 18 were not read).  source_replay.c attaches with ShmemInitStruct and the
+ * exact size, which fails instead of misreading if the size differs.
  */
 #if PG_VERSION_NUM >= 150000
 #define PPS_HAVE_RECOVERY_PREFETCH 1
