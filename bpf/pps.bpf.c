@@ -1,11 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * pps.bpf.c
- *	  Exact fork, exit and reap accounting for one postmaster (eBPF, CO-RE).
+ *	  Exact fork, exit and reap accounting for one postmaster, and on-CPU
+ *	  sampling of its server's processes (eBPF, CO-RE).
  *
- * Loaded by pg_postmaster_stats_bpf, which sets postmaster_tgid and
- * title_skip before load and hands the .bss map and the links to the
- * sampler worker (see pps_bpf.h for the layout and who reads it).
+ * Loaded by pg_postmaster_stats_bpf, which sets postmaster_tgid,
+ * title_skip and the GetSnapshotData range before load and hands the .bss
+ * map and the links to the sampler worker (see pps_bpf.h for the layout
+ * and who reads it).
  *
  * Every program compares the current or parent tgid with the postmaster's
  * before anything else: sys_enter/sys_exit run on every syscall of the
@@ -88,6 +90,9 @@ char		LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before load, so the verifier sees constants. */
 const volatile __u32 postmaster_tgid = 0;
 const volatile __u32 title_skip = 10;	/* strlen("postgres: ") */
+/* [snapshot_start, snapshot_end): GetSnapshotData's code; 0, 0 if unknown */
+const volatile __u64 snapshot_start = 0;
+const volatile __u64 snapshot_end = 0;
 
 /* The only zero-initialised global: it is the whole .bss map. */
 struct pps_bpf_stats stats = {};
@@ -450,20 +455,13 @@ BPF_PROG(pps_exit, struct task_struct *task)
 	return 0;
 }
 
-/*
- * ~99 Hz cpu-clock samples on every CPU (perf events opened by the loader):
- * when the postmaster is on CPU, what is it doing?
- */
-SEC("perf_event")
-int
-pps_cpu_sample(struct bpf_perf_event_data *ctx)
+/* What the postmaster was doing when a sample found it on CPU. */
+static __always_inline void
+count_postmaster_state(void)
 {
-	struct pm_syscall *sc;
+	struct pm_syscall *sc = get_pm_syscall();
 	__u32		state = PPS_BPF_CPU_OTHER;
 
-	if (bpf_get_current_pid_tgid() >> 32 != postmaster_tgid)
-		return 0;
-	sc = get_pm_syscall();
 	if (sc)
 	{
 		switch (sc->nr)
@@ -483,5 +481,53 @@ pps_cpu_sample(struct bpf_perf_event_data *ctx)
 		}
 	}
 	__sync_fetch_and_add(&stats.cpu_samples[state], 1);
+}
+
+/*
+ * The user-space instruction pointer of the sampled task.  A sample that
+ * hit user mode carries it in its registers.  One that hit the kernel
+ * (x86-64 and arm64 put the kernel in the upper half: a negative address)
+ * takes the user registers saved when the task entered the kernel: a page
+ * fault or an interrupt taken inside GetSnapshotData is its cost and counts,
+ * while a system call is made from libc and does not.
+ */
+static __always_inline __u64
+sample_user_ip(struct bpf_perf_event_data *ctx)
+{
+	__u64		ip = PT_REGS_IP(&ctx->regs);
+	struct pt_regs *user;
+
+	if ((__s64) ip >= 0)
+		return ip;
+	user = (struct pt_regs *) bpf_task_pt_regs(bpf_get_current_task_btf());
+	return user ? PT_REGS_IP_CORE(user) : 0;
+}
+
+/*
+ * ~99 Hz cpu-clock samples on every CPU (perf events opened by the loader).
+ * When the postmaster is on CPU: what is it doing?  When any server process
+ * is (the postmaster or its child: every server process is forked by the
+ * postmaster, never by another), is it inside GetSnapshotData?  Its address
+ * is the same in all of them, as none of them exec()s.
+ */
+SEC("perf_event")
+int
+pps_cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u32		tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (tgid == postmaster_tgid)
+		count_postmaster_state();
+	else if (bpf_get_current_task_btf()->real_parent->tgid != postmaster_tgid)
+		return 0;
+
+	__sync_fetch_and_add(&stats.server_samples, 1);
+	if (snapshot_end != 0)
+	{
+		__u64		ip = sample_user_ip(ctx);
+
+		if (ip >= snapshot_start && ip < snapshot_end)
+			__sync_fetch_and_add(&stats.snapshot_samples, 1);
+	}
 	return 0;
 }

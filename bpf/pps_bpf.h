@@ -35,7 +35,7 @@
 /* Bump PPS_BPF_LAYOUT_VERSION whenever a struct below changes. */
 #define PPS_BPF_STATS_MAGIC		0x50505342	/* "PPSB" */
 #define PPS_BPF_HELLO_MAGIC		0x50505348	/* "PPSH" */
-#define PPS_BPF_LAYOUT_VERSION	1
+#define PPS_BPF_LAYOUT_VERSION	2
 
 /* Kinds of postmaster children, decided when the child exits (pps.bpf.c). */
 enum pps_bpf_child_type
@@ -92,6 +92,14 @@ struct pps_bpf_stats
 
 	__u64		cpu_samples[PPS_BPF_NCPU_STATES];	/* postmaster on CPU */
 
+	/*
+	 * Samples of any server process (the postmaster or one of its children)
+	 * on CPU, and those of them whose user instruction pointer was inside
+	 * GetSnapshotData (only counted when the loader got --snapshot-range).
+	 */
+	__u64		server_samples;
+	__u64		snapshot_samples;
+
 	struct pps_bpf_hist fork_us;	/* clone() duration in the postmaster */
 	struct pps_bpf_hist reap_us;	/* child exit -> postmaster reaps it */
 	struct pps_bpf_hist lifetime_us;	/* child fork -> child exit */
@@ -105,6 +113,7 @@ struct pps_bpf_stats
  */
 #define PPS_BPF_HELLO_OK		0x1
 #define PPS_BPF_HELLO_SAMPLING	0x2 /* perf_event sampling attached */
+#define PPS_BPF_HELLO_SNAPSHOT	0x4 /* ... and counting GetSnapshotData */
 
 #define PPS_BPF_MESSAGE_LEN		256
 #define PPS_BPF_MAX_FDS			250 /* below the kernel's SCM_MAX_FD (253) */
@@ -136,5 +145,6 @@ struct pps_bpf_hello
 #define PPS_BPF_EXIT_ATTACH			11
 #define PPS_BPF_EXIT_DROP_CAPS		12
 #define PPS_BPF_EXIT_SEND			13
+#define PPS_BPF_EXIT_BAD_RANGE		14	/* --snapshot-range is not the postmaster's code */
 
 #endif							/* PPS_BPF_H */

@@ -4,7 +4,8 @@
  *	  Least-privilege loader of pps.bpf.c for one postmaster.
  *
  *	  pg_postmaster_stats_bpf --pid <postmaster pid> --fd <socket fd>
- *		  [--title-skip N] [--sample-hz N | --no-sample] [--verbose]
+ *		  [--title-skip N] [--sample-hz N | --no-sample]
+ *		  [--snapshot-range 0xSTART-0xEND] [--verbose]
  *
  * Installed mode 0750, group of the server's OS user, with file
  * capabilities cap_bpf,cap_perfmon (make install-caps), so that the
@@ -18,6 +19,9 @@
  *	   only the postmaster's own pid is the first line of postmaster.pid
  *	   there (a backend has the same cwd but another pid; a standalone
  *	   backend writes its pid negated),
+ *	 - --snapshot-range, if given (GetSnapshotData's code: the sampling
+ *	   program counts the server's samples inside it), lying inside one
+ *	   executable, file-backed mapping of that postmaster,
  *	 - the caller (our parent) being a child of that postmaster: the
  *	   extension's background worker,
  *	 - running in the host's PID namespace, as the programs compare the
@@ -33,6 +37,7 @@
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -60,6 +65,7 @@
 #define DEFAULT_SAMPLE_HZ 99
 #define MAX_SAMPLE_HZ 1000
 #define MAX_TITLE_SKIP 256
+#define MAX_SNAPSHOT_RANGE (1024 * 1024)	/* bytes; GetSnapshotData is ~2 kB */
 
 static int	reply_fd = -1;		/* the worker's socket, once validated */
 static bool verbose = false;
@@ -104,7 +110,8 @@ usage_fail(const char *fmt,...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (usage: " PROG " --pid <postmaster pid> --fd <socket fd>"
-			" [--title-skip N] [--sample-hz N | --no-sample] [--verbose])\n");
+			" [--title-skip N] [--sample-hz N | --no-sample]"
+			" [--snapshot-range 0xSTART-0xEND] [--verbose])\n");
 	exit(PPS_BPF_EXIT_USAGE);
 }
 
@@ -123,6 +130,36 @@ parse_int(const char *opt, const char *s, long min, long max)
 		usage_fail("invalid %s \"%s\": want an integer in [%ld, %ld]",
 				   opt, s, min, max);
 	return v;
+}
+
+/* One hexadecimal address with its 0x prefix; *end is past its last digit. */
+static bool
+parse_hex(const char *s, unsigned long long *v, const char **end)
+{
+	char	   *e;
+
+	if (strncmp(s, "0x", 2) != 0 || !isxdigit((unsigned char) s[2]))
+		return false;
+	errno = 0;
+	*v = strtoull(s + 2, &e, 16);
+	*end = e;
+	return errno == 0;
+}
+
+/* "0xSTART-0xEND", START < END, at most MAX_SNAPSHOT_RANGE bytes apart. */
+static void
+parse_range(const char *opt, const char *s, unsigned long long *start,
+			unsigned long long *end)
+{
+	const char *p;
+
+	if (s == NULL)
+		usage_fail("%s needs a value", opt);
+	if (!parse_hex(s, start, &p) || *p != '-' ||
+		!parse_hex(p + 1, end, &p) || *p != '\0' ||
+		*start == 0 || *end <= *start || *end - *start > MAX_SNAPSHOT_RANGE)
+		usage_fail("invalid %s \"%s\": want 0xSTART-0xEND with 0 < START < END and at most %d bytes",
+				   opt, s, MAX_SNAPSHOT_RANGE);
 }
 
 /*
@@ -181,7 +218,6 @@ check_postmaster(pid_t pid)
 	char		line[32];
 	long		uid;
 	long		tgid;
-	long		caller_parent;
 	FILE	   *f;
 
 	/* exists, and is a process rather than a thread of one */
@@ -215,12 +251,54 @@ check_postmaster(pid_t pid)
 			 (int) pid);
 	}
 	fclose(f);
+}
 
-	caller_parent = status_field(getppid(), "PPid:");
+static void
+check_caller(pid_t pid)
+{
+	long		caller_parent = status_field(getppid(), "PPid:");
+
 	if (caller_parent != pid)
 		fail(PPS_BPF_EXIT_NOT_CHILD,
 			 "the caller (pid %d) is not a child of postmaster %d: only the extension's background worker may run this loader",
 			 (int) getppid(), (int) pid);
+}
+
+/*
+ * [start, end) lies inside one executable, file-backed mapping of pid:
+ * code of the postmaster, where the sampler looks for user IPs.
+ */
+static void
+check_snapshot_range(pid_t pid, unsigned long long start, unsigned long long end)
+{
+	char		path[64];
+	char		line[PATH_MAX + 128];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		fail(PPS_BPF_EXIT_BAD_RANGE, "cannot read %s to check --snapshot-range: %s",
+			 path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+	{
+		unsigned long long lo;
+		unsigned long long hi;
+		unsigned long long inode;
+		char		perms[5];
+
+		/* lo-hi perms offset dev inode [path] */
+		if (sscanf(line, "%llx-%llx %4s %*x %*s %llu", &lo, &hi, perms, &inode) == 4 &&
+			start >= lo && end <= hi && perms[2] == 'x' && inode != 0)
+		{
+			fclose(f);
+			return;
+		}
+	}
+	fclose(f);
+	fail(PPS_BPF_EXIT_BAD_RANGE,
+		 "--snapshot-range 0x%llx-0x%llx is not inside the code of postmaster %d (no executable file mapping holds it)",
+		 start, end, (int) pid);
 }
 
 static void
@@ -431,6 +509,9 @@ main(int argc, char **argv)
 	long		sample_hz = DEFAULT_SAMPLE_HZ;
 	bool		no_sample = false;
 	bool		hz_given = false;
+	bool		range_given = false;
+	unsigned long long snap_start = 0;
+	unsigned long long snap_end = 0;
 	struct pps *skel;
 	struct pps_bpf_hello hello;
 	struct timespec ts;
@@ -461,6 +542,11 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(a, "--no-sample") == 0)
 			no_sample = true;
+		else if (strcmp(a, "--snapshot-range") == 0)
+		{
+			parse_range(a, argv[++i], &snap_start, &snap_end);
+			range_given = true;
+		}
 		else if (strcmp(a, "--verbose") == 0)
 			verbose = true;
 		else
@@ -473,6 +559,9 @@ main(int argc, char **argv)
 
 	check_reply_fd((int) fd);
 	check_postmaster((pid_t) pid);
+	if (range_given)
+		check_snapshot_range((pid_t) pid, snap_start, snap_end);
+	check_caller((pid_t) pid);
 	check_environment();
 	check_caps();
 
@@ -482,6 +571,8 @@ main(int argc, char **argv)
 		fail(PPS_BPF_EXIT_LOAD, "cannot open the BPF object: %s", strerror(errno));
 	skel->rodata->postmaster_tgid = (__u32) pid;
 	skel->rodata->title_skip = (__u32) title_skip;
+	skel->rodata->snapshot_start = snap_start;
+	skel->rodata->snapshot_end = snap_end;
 	skel->bss->stats.magic = PPS_BPF_STATS_MAGIC;
 	skel->bss->stats.layout_version = PPS_BPF_LAYOUT_VERSION;
 	if (no_sample)
@@ -511,13 +602,20 @@ main(int argc, char **argv)
 	memset(&hello, 0, sizeof(hello));
 	hello.magic = PPS_BPF_HELLO_MAGIC;
 	hello.layout_version = PPS_BPF_LAYOUT_VERSION;
-	hello.flags = PPS_BPF_HELLO_OK | (ncpus > 0 ? PPS_BPF_HELLO_SAMPLING : 0);
+	hello.flags = PPS_BPF_HELLO_OK;
+	if (ncpus > 0)
+		hello.flags |= PPS_BPF_HELLO_SAMPLING |
+			(range_given ? PPS_BPF_HELLO_SNAPSHOT : 0);
 	hello.nfds = nfds;
 	hello.stats_size = sizeof(struct pps_bpf_stats);
 	hello.sample_hz = ncpus > 0 ? sample_hz : 0;
 	hello.sample_cpus = ncpus;
 	hello.exit_code = PPS_BPF_EXIT_OK;
-	if (ncpus > 0)
+	if (ncpus > 0 && range_given)
+		snprintf(hello.message, sizeof(hello.message),
+				 "loaded; sampling %ld Hz on %d CPUs; GetSnapshotData at 0x%llx-0x%llx",
+				 sample_hz, ncpus, snap_start, snap_end);
+	else if (ncpus > 0)
 		snprintf(hello.message, sizeof(hello.message),
 				 "loaded; sampling %ld Hz on %d CPUs", sample_hz, ncpus);
 	else if (no_sample)

@@ -1,5 +1,9 @@
 -- GUCs: defaults, units, and ranges enforced with a message naming the range.
-SELECT name, setting, unit, context, min_val, max_val, boot_val
+-- (the loader's path depends on the installation: only its file name is shown)
+SELECT name,
+       CASE WHEN name LIKE '%loader' THEN regexp_replace(setting, '.*/', '.../') ELSE setting END AS setting,
+       unit, context, min_val, max_val,
+       CASE WHEN name LIKE '%loader' THEN regexp_replace(boot_val, '.*/', '.../') ELSE boot_val END AS boot_val
   FROM pg_settings WHERE name LIKE 'pg_postmaster_stats.%' ORDER BY name;
 
 -- Units are understood.

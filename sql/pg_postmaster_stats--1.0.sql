@@ -25,6 +25,11 @@ CREATE FUNCTION pg_postmaster_stats_current(
     OUT parallel_workers_planned_total bigint,
     OUT parallel_workers_launched_total bigint,
     OUT bgworker_registrations_total bigint,
+    OUT forks_total bigint,
+    OUT exits_total bigint,
+    OUT abnormal_exits_total bigint,
+    OUT reaps_total bigint,
+    OUT zombies integer,
     OUT samples_total bigint,
     OUT worker_starts_total bigint,
     OUT stats_reset timestamptz)
@@ -71,6 +76,21 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT snapshot_suboverflowed boolean,
     OUT snapshot_procs integer,
     OUT snapshot_oldest_xid_age bigint,
+    OUT forks_per_s float8,
+    OUT exits_per_s float8,
+    OUT abnormal_exits_per_s float8,
+    OUT reaps_per_s float8,
+    OUT zombies integer,
+    OUT fork_avg_seconds float8,
+    OUT reap_latency_avg_seconds float8,
+    OUT postmaster_oncpu_fork_pct float8,
+    OUT postmaster_oncpu_reap_pct float8,
+    OUT postmaster_oncpu_accept_pct float8,
+    OUT postmaster_oncpu_other_pct float8,
+    OUT limits_min_headroom_pct float8,
+    OUT limits_min_name text,
+    OUT server_oncpu_samples integer,
+    OUT snapshot_cpu_share_pct float8,
     -- replay (source_replay.c)
     OUT replay_lag_bytes bigint,
     OUT replay_lag_seconds float8,
@@ -94,7 +114,10 @@ LANGUAGE C VOLATILE STRICT;
 
 CREATE FUNCTION pg_postmaster_stats_children(
     OUT backend_type text,
-    OUT children integer)
+    OUT children integer,
+    OUT exits_total bigint,
+    OUT abnormal_exits_total bigint,
+    OUT signaled_exits_total bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_children'
 LANGUAGE C VOLATILE STRICT;
@@ -121,7 +144,8 @@ CREATE FUNCTION pg_postmaster_stats_bgworkers(
     OUT parallel_workers_planned_total bigint,
     OUT parallel_workers_launched_total bigint,
     OUT parallel_workers_shortfall_total bigint,
-    OUT autovacuum_workers_started_total bigint)
+    OUT autovacuum_workers_started_total bigint,
+    OUT error_exits_total bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_bgworkers'
 LANGUAGE C VOLATILE STRICT;
@@ -141,6 +165,19 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_snapshot_probe'
 LANGUAGE C VOLATILE STRICT;
 
+CREATE FUNCTION pg_postmaster_stats_limits(
+    OUT limit_name text,
+    OUT current float8,
+    OUT maximum float8,
+    OUT headroom_pct float8,
+    OUT unit text,
+    OUT source text,
+    OUT hint text,
+    OUT measured_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_limits'
+LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION pg_postmaster_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_reset'
@@ -158,17 +195,31 @@ CREATE VIEW pg_postmaster_stats_sources AS
     SELECT * FROM pg_postmaster_stats_sources();
 CREATE VIEW pg_postmaster_stats_bgworkers AS
     SELECT * FROM pg_postmaster_stats_bgworkers();
+CREATE VIEW pg_postmaster_stats_limits AS
+    SELECT * FROM pg_postmaster_stats_limits();
 CREATE VIEW pg_postmaster_stats_snapshot AS
     SELECT p.*,
            w.snapshot_ns_min_window, w.snapshot_ns_median_window,
-           w.snapshot_ns_max_window, w.window_samples
+           w.snapshot_ns_max_window, w.window_samples,
+           w.snapshot_cpu_share_pct, w.snapshot_cpu_share_pct_window,
+           w.server_oncpu_samples_window
       FROM pg_postmaster_stats_snapshot_probe() p
      CROSS JOIN (
         SELECT min(h.snapshot_ns) AS snapshot_ns_min_window,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY h.snapshot_ns)
                    AS snapshot_ns_median_window,
                max(h.snapshot_ns_max) AS snapshot_ns_max_window,
-               count(h.snapshot_ns) AS window_samples
+               count(h.snapshot_ns) AS window_samples,
+               (array_agg(h.snapshot_cpu_share_pct ORDER BY h."time" DESC))[1]
+                   AS snapshot_cpu_share_pct,
+               -- weighted by each sample's on-CPU samples: sum(in snapshot) / sum(all)
+               sum(h.snapshot_cpu_share_pct * h.server_oncpu_samples)
+                   / nullif(sum(h.server_oncpu_samples)
+                            FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL), 0)
+                   AS snapshot_cpu_share_pct_window,
+               sum(h.server_oncpu_samples)
+                   FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL)
+                   AS server_oncpu_samples_window
           FROM pg_postmaster_stats_history() h) w;
 
 COMMENT ON VIEW pg_postmaster_stats IS
@@ -184,7 +235,9 @@ COMMENT ON VIEW pg_postmaster_stats_sources IS
 COMMENT ON VIEW pg_postmaster_stats_bgworkers IS
     'Background-worker slots, registrations and parallel workers planned vs launched';
 COMMENT ON VIEW pg_postmaster_stats_snapshot IS
-    'Latest GetSnapshotData() probe and its min/median/max over the history window';
+    'Latest GetSnapshotData() probe and its min/median/max over the history window; with eBPF, the share of the server''s CPU spent in GetSnapshotData()';
+COMMENT ON VIEW pg_postmaster_stats_limits IS
+    'Headroom against every server and kernel limit on the way to very many connections';
 COMMENT ON FUNCTION pg_postmaster_stats_reset() IS
     'Zeroes the cumulative counters and histograms; the history is kept';
 
@@ -196,6 +249,7 @@ REVOKE ALL ON FUNCTION pg_postmaster_stats_children() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_sources() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_bgworkers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_snapshot_probe() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_postmaster_stats_limits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_postmaster_stats_reset() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_current() TO pg_monitor;
@@ -205,11 +259,12 @@ GRANT EXECUTE ON FUNCTION pg_postmaster_stats_children() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_sources() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_bgworkers() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_postmaster_stats_snapshot_probe() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_limits() TO pg_monitor;
 
 GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
     pg_postmaster_stats_latency, pg_postmaster_stats_children,
     pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers,
-    pg_postmaster_stats_snapshot TO pg_monitor;
+    pg_postmaster_stats_snapshot, pg_postmaster_stats_limits TO pg_monitor;
 
 -- ---- replay (source_replay.c, pps_sql_replay.c) ------------------------
 CREATE FUNCTION pg_postmaster_stats_replay(

@@ -7,7 +7,7 @@ SELECT fn, has_function_privilege('pps_nobody', fn, 'EXECUTE') AS nobody,
   FROM unnest(ARRAY['pg_postmaster_stats_current()', 'pg_postmaster_stats_history()',
                     'pg_postmaster_stats_latency()', 'pg_postmaster_stats_children()',
                     'pg_postmaster_stats_sources()', 'pg_postmaster_stats_bgworkers()',
-                    'pg_postmaster_stats_snapshot_probe()',
+                    'pg_postmaster_stats_snapshot_probe()', 'pg_postmaster_stats_limits()',
                     'pg_postmaster_stats_reset()']) fn
  ORDER BY fn;
 
@@ -16,6 +16,7 @@ SELECT count(*) FROM pg_postmaster_stats;
 SELECT count(*) > 0 AS readable FROM pg_postmaster_stats_sources;
 SELECT count(*) AS readable FROM pg_postmaster_stats_bgworkers;
 SELECT count(*) AS readable FROM pg_postmaster_stats_snapshot;
+SELECT count(*) >= 0 AS readable FROM pg_postmaster_stats_limits;
 SELECT pg_postmaster_stats_reset();
 RESET ROLE;
 

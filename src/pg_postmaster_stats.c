@@ -31,6 +31,12 @@ int			pps_sample_interval_ms = 1000;
 int			pps_history_size = 3600;
 bool		pps_enabled = true;
 bool		pps_snapshot_probe_enabled = true;
+bool		pps_ebpf_enabled = true;
+char	   *pps_ebpf_loader = NULL;
+
+#ifndef PPS_BPF_LOADER_PATH
+#define PPS_BPF_LOADER_PATH ""
+#endif
 
 static shmem_startup_hook_type pps_prev_shmem_startup_hook = NULL;
 
@@ -84,6 +90,15 @@ pps_define_gucs(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("pg_postmaster_stats.ebpf",
+							 "Counts forks, exits and reaps exactly with eBPF, through the capability-holding loader.",
+							 "Without the loader or its capabilities the other sources keep working.",
+							 &pps_ebpf_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	/* PGC_POSTMASTER variables can only be created while preloading */
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("pg_postmaster_stats.history_size",
@@ -94,6 +109,17 @@ pps_define_gucs(void)
 								PGC_POSTMASTER,
 								0,
 								NULL, NULL, NULL);
+
+	/* the server runs this program: postgresql.conf only, like archive_command's owner */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("pg_postmaster_stats.ebpf_loader",
+								   "Path of the eBPF loader program (pg_postmaster_stats_bpf).",
+								   NULL,
+								   &pps_ebpf_loader,
+								   PPS_BPF_LOADER_PATH,
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
 
 	pps_mark_guc_prefix_reserved("pg_postmaster_stats");
 }

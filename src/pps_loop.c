@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * pps_loop.c
- *	  The deadline loop shared by the extension's background workers.
+ *	  What the extension's background workers share: registration and the
+ *	  deadline loop.
  *
  * Ticks follow a deadline schedule (next = previous deadline + interval),
  * so an hour of samples does not drift by the time each tick takes.  A
@@ -15,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
@@ -26,6 +29,36 @@
 #include "pps_loop.h"
 
 extern int	pps_sample_interval_ms;
+
+bool		pps_config_reloaded = false;
+
+/* A static worker of this library; restarted PPS_WORKER_RESTART_SECONDS after it stops. */
+void
+pps_loop_register(const char *function, const char *type, int flags,
+				  BgWorkerStartTime start_time)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = flags;
+	worker.bgw_start_time = start_time;
+	worker.bgw_restart_time = PPS_WORKER_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "pg_postmaster_stats", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, type, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, type, BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* CPU time of the calling thread, in microseconds: what a tick costs. */
+double
+pps_thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000.0 + ts.tv_nsec / 1000.0;
+}
 
 void
 pps_loop_run(pps_tick_fn tick)
@@ -62,6 +95,7 @@ pps_loop_run(pps_tick_fn tick)
 
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			pps_config_reloaded = true;
 			if (pps_sample_interval_ms != old_interval)
 				next_tick = GetCurrentTimestamp() + (int64) pps_sample_interval_ms * 1000;
 		}

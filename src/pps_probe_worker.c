@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * pps_probe_worker.c
- *	  The snapshot probe background worker.
+ *	  The probe background worker: snapshot cost and limits.
  *
  * Taking a snapshot needs a PGPROC registered in the proc array and a
  * transaction, i.e. a backend connected like any other.  The sampler can't
@@ -10,8 +10,12 @@
  * once the server is consistent (on a hot standby as on a primary),
  * connected to no particular database (shared catalogs only, like the
  * logical replication launcher).  Each sample_interval it takes one batch of
- * snapshots in a short transaction and publishes the result in shared memory
- * under a seqlock; the sampler copies the latest result into its sample.
+ * snapshots in a short transaction, then measures the limits (the expensive
+ * ones every 10 s), and publishes both in shared memory under seqlocks; the
+ * sampler copies the latest results into its sample.  Keeping the limits
+ * here keeps the sampler's own tick cheap and lets it run before
+ * consistency; limits matter once connections are possible, which on a
+ * standby is after consistency too.
  *
  * Like the sampler, it exits with code 1 on SIGTERM and on ERROR, and the
  * postmaster starts it again after 5 s.
@@ -26,14 +30,21 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "utils/timestamp.h"
 
 #include "pps_compat.h"
 #include "pps_loop.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
+#include "source_bgworkers.h"
+#include "source_children.h"
+#include "source_limits.h"
+#include "source_postmaster.h"
 #include "source_snapshot.h"
 
-#define PPS_PROBE_RESTART_SECONDS 5
+
+/* ~10 kB: static rather than on the stack */
+static PpsLimitsReading pps_limits_reading;
 
 extern bool pps_enabled;
 extern bool pps_snapshot_probe_enabled;
@@ -41,17 +52,9 @@ extern bool pps_snapshot_probe_enabled;
 void
 pps_probe_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = PPS_PROBE_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "pg_postmaster_stats", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pps_probe_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, PPS_PROBE_WORKER_TYPE, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, PPS_PROBE_WORKER_TYPE, BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	pps_loop_register("pps_probe_worker_main", PPS_PROBE_WORKER_TYPE,
+					  BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
+					  BgWorkerStart_ConsistentState);
 }
 
 static void
@@ -74,11 +77,55 @@ pps_probe_once(void)
 	pps_probe_publish(&probe);
 }
 
+/*
+ * Limits: the connection and process counts come from the same shared
+ * arrays the sampler reads; the kernel's child list, PSS and the per-user
+ * task count only every PPS_LIMITS_SLOW_INTERVAL_MS.
+ */
+static void
+pps_probe_limits(void)
+{
+	static TimestampTz slow_at = 0;
+	static int32 children = -1;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		slow = slow_at == 0 ||
+		now - slow_at >= (int64) PPS_LIMITS_SLOW_INTERVAL_MS * 1000;
+	PpsLimitsInput in;
+	PpsChildrenReading ch;
+	PpsBgwReading bgw;
+	char		err[PPS_DETAIL_LEN];
+	double		start = pps_thread_cpu_us();
+	double		cost;
+
+	if (slow)
+	{
+		children = pps_pm_children(PostmasterPid);
+		slow_at = now;
+	}
+	in.postmaster_pid = PostmasterPid;
+	in.children = children;
+	if (pps_children_read(&ch, err, sizeof(err)))
+	{
+		in.client_backends = ch.by_type[B_BACKEND];
+		in.wal_senders = ch.by_type[B_WAL_SENDER];
+	}
+	else
+		in.client_backends = in.wal_senders = -1;
+	in.bgw_slots_in_use = pps_bgw_read(&bgw, err, sizeof(err)) ? bgw.slots_in_use : -1;
+
+	pps_limits_collect(&in, slow, &pps_limits_reading);
+	cost = pps_thread_cpu_us() - start;
+	pps_limits_publish(&pps_limits_reading, cost, slow);
+}
+
 static void
 pps_probe_tick(void)
 {
-	if (pps_enabled && pps_snapshot_probe_enabled)
+	if (!pps_enabled)
+		return;
+	if (pps_snapshot_probe_enabled)
 		pps_probe_once();
+	pps_probe_limits();
 }
 
 void

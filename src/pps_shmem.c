@@ -25,8 +25,9 @@
  * - Source states use the same seqlock scheme (one counter for the whole
  *	 array); the sampler worker is the only writer after startup.
  *
- * - The latest snapshot probe result uses it too (probe_seq); its only
- *	 writer is the probe worker.  The snapshot histogram is atomics.
+ * - The latest snapshot probe result and the latest limits use it too
+ *	 (probe_seq, limits_seq); their only writer is the probe worker.  The
+ *	 snapshot histogram is atomics.
  *
  * - The replay source's latest reading too (replay_seq); its only writer
  *	 is the sampler worker.
@@ -34,9 +35,15 @@
  * - ring_size is fixed at postmaster start (history_size is PGC_POSTMASTER).
  *
  * Nothing here takes an LWLock, so readers and the connection hook can
- * never block the worker and the worker can never block them.  A crash
- * restart of the server reinitializes this memory: counters and history
- * start again from zero (see README).
+ * never block the worker and the worker can never block them.
+ *
+ * Crash restarts: when a backend crashes the postmaster reinitializes all
+ * shared memory.  Our segment is worth keeping (counters, histograms, the
+ * history that shows what led to the crash), so the postmaster copies it
+ * into its private memory on the way down (an on_shmem_exit callback, run
+ * before the segment is detached) and copies it back into the new segment.
+ * Worker pids are cleared, and a seqlock left odd by a writer killed
+ * mid-write is closed with its row marked unreadable.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,14 +54,16 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "pps_seqlock.h"
 #include "pps_shmem.h"
 
 PpsShared  *pps_shared = NULL;
 
-extern int	pps_history_size;
+/* the postmaster's copy of the segment across a crash restart */
+static PpsShared *pps_saved = NULL;
+static Size pps_saved_size = 0;
 
-/* how often a reader retries a slot being rewritten before giving up */
-#define PPS_SEQLOCK_RETRIES 1000
+extern int	pps_history_size;
 
 static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_POSTMASTER] = "postmaster_process",
@@ -64,6 +73,8 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_BGWORKERS] = "bgworker_registry",
 	[PPS_SRC_PARALLEL] = "parallel_query",
 	[PPS_SRC_SNAPSHOT] = "snapshot_probe",
+	[PPS_SRC_LIMITS] = "limits",
+	[PPS_SRC_EBPF] = "ebpf",
 	[PPS_SRC_REPLAY] = "replay",
 };
 
@@ -80,6 +91,65 @@ pps_shmem_request(void)
 	RequestAddinShmemSpace(pps_shmem_size(pps_history_size));
 }
 
+/* In the postmaster, as shared memory goes away: keep a private copy. */
+static void
+pps_shmem_save(int code, Datum arg)
+{
+	Size		size;
+
+	if (pps_shared == NULL)
+		return;
+	size = pps_shmem_size(pps_shared->ring_size);
+	free(pps_saved);
+	pps_saved = malloc(size);
+	if (pps_saved != NULL)
+	{
+		memcpy(pps_saved, pps_shared, size);
+		pps_saved_size = size;
+	}
+	pps_shared = NULL;
+}
+
+/* A seqlock found odd: its writer died mid-write.  Close it. */
+static uint64
+pps_shmem_close_seq(pg_atomic_uint64 *seq)
+{
+	uint64		v = pg_atomic_read_u64(seq);
+
+	if (v & 1)
+		pg_atomic_write_u64(seq, v + 1);
+	return v;
+}
+
+/*
+ * Put the saved copy into the fresh segment.  Only with native 64-bit
+ * atomics, whose memory is the plain value; simulated ones embed a lock.
+ */
+static bool
+pps_shmem_restore(void)
+{
+#ifdef PG_HAVE_ATOMIC_U64_SIMULATION
+	return false;
+#else
+	if (pps_saved == NULL || pps_saved_size != pps_shmem_size(pps_history_size))
+		return false;
+	memcpy(pps_shared, pps_saved, pps_saved_size);
+	free(pps_saved);
+	pps_saved = NULL;
+
+	pg_atomic_write_u32(&pps_shared->worker_pid, 0);
+	pg_atomic_write_u32(&pps_shared->probe_pid, 0);
+	pps_shmem_close_seq(&pps_shared->sources_seq);
+	pps_shmem_close_seq(&pps_shared->probe_seq);
+	pps_shmem_close_seq(&pps_shared->limits_seq);
+	pps_shmem_close_seq(&pps_shared->replay_seq);
+	for (int i = 0; i < pps_shared->ring_size; i++)
+		if (pps_shmem_close_seq(&pps_shared->ring[i].seq) & 1)
+			pps_shared->ring[i].data.index = PG_UINT64_MAX;
+	return true;
+#endif
+}
+
 void
 pps_shmem_startup(void)
 {
@@ -88,7 +158,12 @@ pps_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	pps_shared = ShmemInitStruct("pg_postmaster_stats",
 								 pps_shmem_size(pps_history_size), &found);
-	if (!found)
+	if (!IsUnderPostmaster)
+		on_shmem_exit(pps_shmem_save, (Datum) 0);
+	if (!found && pps_shmem_restore())
+		ereport(LOG,
+				(errmsg("pg_postmaster_stats kept its counters and history across the crash restart")));
+	else if (!found)
 	{
 		pg_atomic_init_u64(&pps_shared->connections_total, 0);
 		pg_atomic_init_u64(&pps_shared->auth_failures_total, 0);
@@ -104,6 +179,23 @@ pps_shmem_startup(void)
 		pg_atomic_init_u64(&pps_shared->probe_seq, 0);
 		memset(&pps_shared->probe, 0, sizeof(pps_shared->probe));
 		pps_hist_init(&pps_shared->snapshot_hist);
+		pg_atomic_init_u64(&pps_shared->bpf_forks_total, 0);
+		pg_atomic_init_u64(&pps_shared->bpf_reaps_total, 0);
+		for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+		{
+			pg_atomic_init_u64(&pps_shared->bpf_exits_total[i], 0);
+			pg_atomic_init_u64(&pps_shared->bpf_abnormal_total[i], 0);
+			pg_atomic_init_u64(&pps_shared->bpf_signaled_total[i], 0);
+		}
+		for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+			pg_atomic_init_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
+		pg_atomic_init_u64(&pps_shared->bpf_server_samples_total, 0);
+		pg_atomic_init_u64(&pps_shared->bpf_snapshot_samples_total, 0);
+		pps_hist_init(&pps_shared->fork_hist);
+		pps_hist_init(&pps_shared->reap_hist);
+		pps_hist_init(&pps_shared->lifetime_hist);
+		pg_atomic_init_u64(&pps_shared->limits_seq, 0);
+		memset(&pps_shared->limits, 0, sizeof(pps_shared->limits));
 		pg_atomic_init_u64(&pps_shared->replay_seq, 0);
 		memset(&pps_shared->replay, 0, sizeof(pps_shared->replay));
 		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
@@ -133,14 +225,11 @@ pps_ring_append(const PpsSample *sample)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
 	PpsSlot    *slot = &pps_shared->ring[n % pps_shared->ring_size];
-	uint64		seq = pg_atomic_read_u64(&slot->seq);
 
-	pg_atomic_write_u64(&slot->seq, seq + 1);
-	pg_write_barrier();
-	slot->index = n;
-	memcpy(&slot->sample, sample, sizeof(PpsSample));
-	pg_write_barrier();
-	pg_atomic_write_u64(&slot->seq, seq + 2);
+	pps_seqlock_write_begin(&slot->seq);
+	slot->data.index = n;
+	memcpy(&slot->data.sample, sample, sizeof(PpsSample));
+	pps_seqlock_write_end(&slot->seq);
 	pg_write_barrier();
 	pg_atomic_write_u64(&pps_shared->samples_written, n + 1);
 }
@@ -162,30 +251,14 @@ bool
 pps_ring_read(uint64 index, PpsSample *out)
 {
 	PpsSlot    *slot = &pps_shared->ring[index % pps_shared->ring_size];
+	PpsSlotData data;
+	uint64		seen = pps_seqlock_read(&slot->seq, &data, &slot->data, sizeof(data));
 
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&slot->seq);
-		uint64		after;
-		uint64		held;
-
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		held = slot->index;
-		memcpy(out, &slot->sample, sizeof(PpsSample));
-		pg_read_barrier();
-		after = pg_atomic_read_u64(&slot->seq);
-		if (before != after)
-			continue;
-
-		/* a never-written slot has seq 0; a reused one holds a newer sample */
-		return before != 0 && held == index;
-	}
-	return false;
+	/* never written (0), unstable, or reused for a newer sample */
+	if (seen == 0 || seen == PG_UINT64_MAX || data.index != index)
+		return false;
+	memcpy(out, &data.sample, sizeof(PpsSample));
+	return true;
 }
 
 bool
@@ -209,7 +282,6 @@ pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 {
 	char		detail[PPS_DETAIL_LEN];
 	va_list		ap;
-	uint64		seq;
 	PpsSourceState *st = &pps_shared->sources[src];
 
 	va_start(ap, fmt);
@@ -220,107 +292,90 @@ pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 	if (st->active == active && strcmp(st->detail, detail) == 0)
 		return;
 
-	seq = pg_atomic_read_u64(&pps_shared->sources_seq);
-	pg_atomic_write_u64(&pps_shared->sources_seq, seq + 1);
-	pg_write_barrier();
+	pps_seqlock_write_begin(&pps_shared->sources_seq);
 	st->active = active;
 	strlcpy(st->detail, detail, PPS_DETAIL_LEN);
-	pg_write_barrier();
-	pg_atomic_write_u64(&pps_shared->sources_seq, seq + 2);
+	pps_seqlock_write_end(&pps_shared->sources_seq);
 }
 
 void
 pps_sources_read(PpsSourceState *out)
 {
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&pps_shared->sources_seq);
-
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		memcpy(out, pps_shared->sources, sizeof(pps_shared->sources));
-		pg_read_barrier();
-		if (pg_atomic_read_u64(&pps_shared->sources_seq) == before)
-			return;
-	}
-	/* the worker rewrites states rarely; reaching this means it is stuck mid-write */
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("could not read a consistent copy of pg_postmaster_stats source states")));
+	if (pps_seqlock_read(&pps_shared->sources_seq, out, pps_shared->sources,
+						 sizeof(pps_shared->sources)) == PG_UINT64_MAX)
+		/* the worker rewrites states rarely: reaching this means it is stuck mid-write */
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not read a consistent copy of pg_postmaster_stats source states")));
 }
 
 /* Called by the probe worker only. */
 void
 pps_probe_publish(const PpsSnapshotProbe *probe)
 {
-	uint64		seq = pg_atomic_read_u64(&pps_shared->probe_seq);
-
-	pg_atomic_write_u64(&pps_shared->probe_seq, seq + 1);
-	pg_write_barrier();
+	pps_seqlock_write_begin(&pps_shared->probe_seq);
 	memcpy(&pps_shared->probe, probe, sizeof(PpsSnapshotProbe));
-	pg_write_barrier();
-	pg_atomic_write_u64(&pps_shared->probe_seq, seq + 2);
+	pps_seqlock_write_end(&pps_shared->probe_seq);
 }
 
 /* The latest probe result; false if there was none yet (or no stable copy). */
 bool
 pps_probe_read(PpsSnapshotProbe *out)
 {
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&pps_shared->probe_seq);
+	uint64		seen = pps_seqlock_read(&pps_shared->probe_seq, out, &pps_shared->probe,
+										sizeof(PpsSnapshotProbe));
 
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		memcpy(out, &pps_shared->probe, sizeof(PpsSnapshotProbe));
-		pg_read_barrier();
-		if (pg_atomic_read_u64(&pps_shared->probe_seq) == before)
-			return before != 0;
-	}
-	return false;
+	return seen != 0 && seen != PG_UINT64_MAX;
+}
+
+/* Called by the probe worker only. */
+void
+pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
+{
+	pps_seqlock_write_begin(&pps_shared->limits_seq);
+	memcpy(&pps_shared->limits.reading, r, sizeof(PpsLimitsReading));
+	pps_shared->limits.time = GetCurrentTimestamp();
+	if (slow)
+		pps_shared->limits.slow_cost_us = cost_us;
+	else
+		pps_shared->limits.cost_us = cost_us;
+	pps_seqlock_write_end(&pps_shared->limits_seq);
+}
+
+bool
+pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
+				double *cost_us, double *slow_cost_us)
+{
+	PpsLimitsShared copy;
+	uint64		seen = pps_seqlock_read(&pps_shared->limits_seq, &copy,
+										&pps_shared->limits, sizeof(copy));
+
+	if (seen == 0 || seen == PG_UINT64_MAX)
+		return false;
+	memcpy(out, &copy.reading, sizeof(PpsLimitsReading));
+	*time = copy.time;
+	*cost_us = copy.cost_us;
+	*slow_cost_us = copy.slow_cost_us;
+	return true;
 }
 
 /* Called by the sampler worker only. */
 void
 pps_replay_publish(const PpsReplayState *state)
 {
-	uint64		seq = pg_atomic_read_u64(&pps_shared->replay_seq);
-
-	pg_atomic_write_u64(&pps_shared->replay_seq, seq + 1);
-	pg_write_barrier();
+	pps_seqlock_write_begin(&pps_shared->replay_seq);
 	memcpy(&pps_shared->replay, state, sizeof(PpsReplayState));
-	pg_write_barrier();
-	pg_atomic_write_u64(&pps_shared->replay_seq, seq + 2);
+	pps_seqlock_write_end(&pps_shared->replay_seq);
 }
 
 /* The latest replay reading; false if there was none yet (or no stable copy). */
 bool
 pps_replay_read_latest(PpsReplayState *out)
 {
-	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
-	{
-		uint64		before = pg_atomic_read_u64(&pps_shared->replay_seq);
+	uint64		seen = pps_seqlock_read(&pps_shared->replay_seq, out, &pps_shared->replay,
+										sizeof(PpsReplayState));
 
-		if (before & 1)
-		{
-			pg_spin_delay();
-			continue;
-		}
-		pg_read_barrier();
-		memcpy(out, &pps_shared->replay, sizeof(PpsReplayState));
-		pg_read_barrier();
-		if (pg_atomic_read_u64(&pps_shared->replay_seq) == before)
-			return before != 0;
-	}
-	return false;
+	return seen != 0 && seen != PG_UINT64_MAX;
 }
 
 const char *
@@ -343,6 +398,21 @@ pps_counters_reset(void)
 	pg_atomic_write_u64(&pps_shared->bgw_parallel_terminated_total, 0);
 	pg_atomic_write_u64(&pps_shared->autovacuum_started_total, 0);
 	pps_hist_zero(&pps_shared->snapshot_hist);
+	pg_atomic_write_u64(&pps_shared->bpf_forks_total, 0);
+	pg_atomic_write_u64(&pps_shared->bpf_reaps_total, 0);
+	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+	{
+		pg_atomic_write_u64(&pps_shared->bpf_exits_total[i], 0);
+		pg_atomic_write_u64(&pps_shared->bpf_abnormal_total[i], 0);
+		pg_atomic_write_u64(&pps_shared->bpf_signaled_total[i], 0);
+	}
+	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+		pg_atomic_write_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
+	pg_atomic_write_u64(&pps_shared->bpf_server_samples_total, 0);
+	pg_atomic_write_u64(&pps_shared->bpf_snapshot_samples_total, 0);
+	pps_hist_zero(&pps_shared->fork_hist);
+	pps_hist_zero(&pps_shared->reap_hist);
+	pps_hist_zero(&pps_shared->lifetime_hist);
 	pg_atomic_write_u64(&pps_shared->stats_reset,
 						(uint64) GetCurrentTimestamp());
 	pg_atomic_fetch_add_u64(&pps_shared->reset_generation, 1);

@@ -13,7 +13,9 @@
 #include "port/atomics.h"
 
 #include "pps_compat.h"
+#include "pps_bpf.h"
 #include "pps_histogram.h"
+#include "source_limits.h"
 #include "source_replay.h"
 #include "source_snapshot.h"
 
@@ -26,7 +28,9 @@ typedef enum PpsSource
 	PPS_SRC_CHILDREN,			/* backend status array + /proc children */
 	PPS_SRC_BGWORKERS,			/* the server's background-worker registry */
 	PPS_SRC_PARALLEL,			/* ExecutorEnd_hook: parallel workers planned/launched */
-	PPS_SRC_SNAPSHOT,			/* the snapshot probe worker */
+	PPS_SRC_SNAPSHOT,			/* the probe worker: GetSnapshotData() cost */
+	PPS_SRC_LIMITS,				/* the probe worker: headroom against limits */
+	PPS_SRC_EBPF,				/* eBPF programs: exact forks, exits, reaps */
 	PPS_SRC_REPLAY,				/* WAL replay / generation, walsenders */
 	PPS_NUM_SOURCES
 } PpsSource;
@@ -97,6 +101,21 @@ typedef struct PpsSample
 	int32		snapshot_procs;
 	int64		snapshot_oldest_xid_age;
 
+	/* eBPF: exact postmaster events over the interval */
+	double		forks_per_s;
+	double		exits_per_s;
+	double		abnormal_exits_per_s;
+	double		reaps_per_s;
+	int32		zombies;		/* exited, not yet reaped */
+	double		fork_avg_seconds;	/* mean clone() time in the postmaster */
+	double		reap_latency_avg_seconds;
+	double		cpu_share_pct[PPS_BPF_NCPU_STATES]; /* of the postmaster's samples */
+	int32		server_oncpu_samples;	/* any server process on CPU; -1: no sampling */
+	double		snapshot_cpu_share_pct; /* % of those in GetSnapshotData; NaN: none */
+
+	/* the limit with the least headroom (index into the limits rows) */
+	double		limits_min_headroom_pct;
+	int16		limits_min_index;
 	/* replay (source_replay.c); standby-only or primary-only, else NaN/-1 */
 	int64		replay_lag_bytes;	/* standby: received - replayed */
 	double		replay_lag_seconds;
@@ -111,12 +130,26 @@ typedef struct PpsSample
 } PpsSample;
 
 /* A ring slot: seqlock counter, odd while the worker writes the sample. */
+typedef struct PpsSlotData
+{
+	uint64		index;			/* which sample this is, since server start */
+	PpsSample	sample;
+} PpsSlotData;
+
 typedef struct PpsSlot
 {
 	pg_atomic_uint64 seq;
-	uint64		index;			/* which sample this is, since server start */
-	PpsSample	sample;
+	PpsSlotData data;
 } PpsSlot;
+
+/* The probe worker's latest limits, with when and at what cost. */
+typedef struct PpsLimitsShared
+{
+	TimestampTz time;
+	double		cost_us;		/* CPU of the last refresh */
+	double		slow_cost_us;	/* ... of the last one with PSS */
+	PpsLimitsReading reading;
+} PpsLimitsShared;
 
 typedef struct PpsSourceState
 {
@@ -148,6 +181,22 @@ typedef struct PpsShared
 	PpsSnapshotProbe probe;
 	PpsHistogram snapshot_hist; /* nanoseconds per GetSnapshotData() */
 
+	/* eBPF totals, folded in by the sampler from the programs' counters */
+	pg_atomic_uint64 bpf_forks_total;
+	pg_atomic_uint64 bpf_reaps_total;
+	pg_atomic_uint64 bpf_exits_total[PPS_BPF_NCHILD_TYPES];
+	pg_atomic_uint64 bpf_abnormal_total[PPS_BPF_NCHILD_TYPES];
+	pg_atomic_uint64 bpf_signaled_total[PPS_BPF_NCHILD_TYPES];
+	pg_atomic_uint64 bpf_cpu_samples_total[PPS_BPF_NCPU_STATES];
+	pg_atomic_uint64 bpf_server_samples_total;
+	pg_atomic_uint64 bpf_snapshot_samples_total;
+	PpsHistogram fork_hist;		/* microseconds */
+	PpsHistogram reap_hist;
+	PpsHistogram lifetime_hist;
+
+	/* limits: the probe worker writes, under limits_seq (a seqlock) */
+	pg_atomic_uint64 limits_seq;
+	PpsLimitsShared limits;
 	/* replay source's latest reading: the sampler writes, under replay_seq */
 	pg_atomic_uint64 replay_seq;
 	PpsReplayState replay;
@@ -189,6 +238,9 @@ extern const char *pps_source_name(PpsSource src);
 extern void pps_probe_publish(const PpsSnapshotProbe *probe);
 extern bool pps_probe_read(PpsSnapshotProbe *out);
 
+extern void pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
+extern bool pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
+							double *cost_us, double *slow_cost_us);
 extern void pps_replay_publish(const PpsReplayState *state);
 extern bool pps_replay_read_latest(PpsReplayState *out);
 

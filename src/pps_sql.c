@@ -38,6 +38,7 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_sources);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_bgworkers);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_snapshot_probe);
+PG_FUNCTION_INFO_V1(pg_postmaster_stats_limits);
 
 void
 pps_row_start(PpsRow *row, TupleDesc tupdesc)
@@ -113,6 +114,31 @@ pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 
 #define HAS(s, src) (((s)->valid & PPS_SRC_BIT(src)) != 0)
 
+/* Start a one-row function that shows the latest sample (zeroes if none). */
+static TupleDesc
+pps_one_row_start(FunctionCallInfo fcinfo, PpsSample *latest, bool *have)
+{
+	TupleDesc	tupdesc;
+
+	pps_require_loaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	*have = pps_ring_latest(latest);
+	if (!*have)
+		memset(latest, 0, sizeof(PpsSample));
+	return tupdesc;
+}
+
+static uint64
+pps_atomic_sum(pg_atomic_uint64 *v, int n)
+{
+	uint64		total = 0;
+
+	for (int i = 0; i < n; i++)
+		total += pg_atomic_read_u64(&v[i]);
+	return total;
+}
+
 static int32
 pps_children_of(const PpsSample *s, BackendType t)
 {
@@ -128,14 +154,10 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	PpsRow		row;
 	PpsHistogramCopy hist;
 	uint32		worker_pid;
+	bool		bpf;
 
-	pps_require_loaded();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	have = pps_ring_latest(&s);
-	if (!have)
-		memset(&s, 0, sizeof(s));
+	tupdesc = pps_one_row_start(fcinfo, &s, &have);
+	bpf = have && HAS(&s, PPS_SRC_EBPF);
 	pps_hist_copy(&pps_shared->conn_setup, &hist);
 	worker_pid = pg_atomic_read_u32(&pps_shared->worker_pid);
 
@@ -162,6 +184,11 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->parallel_planned_total));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->parallel_launched_total));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->bgw_registrations_total));
+	pps_row_int8(&row, bpf, (int64) pg_atomic_read_u64(&pps_shared->bpf_forks_total));
+	pps_row_int8(&row, bpf, (int64) pps_atomic_sum(pps_shared->bpf_exits_total, PPS_BPF_NCHILD_TYPES));
+	pps_row_int8(&row, bpf, (int64) pps_atomic_sum(pps_shared->bpf_abnormal_total, PPS_BPF_NCHILD_TYPES));
+	pps_row_int8(&row, bpf, (int64) pg_atomic_read_u64(&pps_shared->bpf_reaps_total));
+	pps_row_int4(&row, bpf, s.zombies);
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->samples_written));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->worker_starts));
 	pps_row_put(&row, false,
@@ -172,7 +199,8 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 }
 
 static void
-pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
+pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
+				const PpsLimitsReading *limits)
 {
 	PpsRow		row;
 	bool		pm = HAS(s, PPS_SRC_POSTMASTER);
@@ -181,6 +209,8 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	bool		bgw = HAS(s, PPS_SRC_BGWORKERS);
 	bool		par = HAS(s, PPS_SRC_PARALLEL);
 	bool		snap = HAS(s, PPS_SRC_SNAPSHOT);
+	bool		lim = HAS(s, PPS_SRC_LIMITS);
+	bool		bpf = HAS(s, PPS_SRC_EBPF);
 	bool		rep = HAS(s, PPS_SRC_REPLAY);
 
 	pps_row_start(&row, tupdesc);
@@ -222,6 +252,22 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s)
 	pps_row_put(&row, !snap, BoolGetDatum(s->snapshot_suboverflowed));
 	pps_row_int4(&row, snap, s->snapshot_procs);
 	pps_row_int8(&row, snap, s->snapshot_oldest_xid_age);
+	pps_row_float(&row, bpf, s->forks_per_s);
+	pps_row_float(&row, bpf, s->exits_per_s);
+	pps_row_float(&row, bpf, s->abnormal_exits_per_s);
+	pps_row_float(&row, bpf, s->reaps_per_s);
+	pps_row_int4(&row, bpf, s->zombies);
+	pps_row_float(&row, bpf, s->fork_avg_seconds);
+	pps_row_float(&row, bpf, s->reap_latency_avg_seconds);
+	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+		pps_row_float(&row, bpf, s->cpu_share_pct[i]);
+	pps_row_float(&row, lim, s->limits_min_headroom_pct);
+	pps_row_put(&row, !lim || s->limits_min_index < 0 || limits == NULL ||
+				s->limits_min_index >= limits->nlimits,
+				lim && limits && s->limits_min_index >= 0 && s->limits_min_index < limits->nlimits ?
+				CStringGetTextDatum(limits->limits[s->limits_min_index].name) : (Datum) 0);
+	pps_row_int4(&row, bpf, s->server_oncpu_samples);
+	pps_row_float(&row, bpf, s->snapshot_cpu_share_pct);
 	/* replay (source_replay.c) */
 	pps_row_int8(&row, rep, s->replay_lag_bytes);
 	pps_row_float(&row, rep, s->replay_lag_seconds);
@@ -241,9 +287,17 @@ pg_postmaster_stats_history(PG_FUNCTION_ARGS)
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
 	uint64		end;
+	PpsLimitsReading *limits = palloc(sizeof(PpsLimitsReading));
+	TimestampTz at;
+	double		cost;
+	double		slow_cost;
 
 	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
+
+	/* limit names for limits_min_name: the row order never changes */
+	if (!pps_limits_read(limits, &at, &cost, &slow_cost))
+		limits = NULL;
 
 	end = pg_atomic_read_u64(&pps_shared->samples_written);
 	for (uint64 i = pps_ring_oldest(); i < end; i++)
@@ -252,7 +306,7 @@ pg_postmaster_stats_history(PG_FUNCTION_ARGS)
 
 		/* a row overwritten while we read is gone from the window anyway */
 		if (pps_ring_read(i, &s))
-			pps_history_row(store, tupdesc, &s);
+			pps_history_row(store, tupdesc, &s, limits);
 	}
 	return (Datum) 0;
 }
@@ -290,10 +344,59 @@ pg_postmaster_stats_latency(PG_FUNCTION_ARGS)
 	pps_latency_rows(store, tupdesc, "connection_setup", &h, PPS_HIST_UNIT_US);
 	pps_hist_copy(&pps_shared->snapshot_hist, &h);
 	pps_latency_rows(store, tupdesc, "snapshot", &h, PPS_HIST_UNIT_NS);
+	pps_hist_copy(&pps_shared->fork_hist, &h);
+	pps_latency_rows(store, tupdesc, "fork", &h, PPS_HIST_UNIT_US);
+	pps_hist_copy(&pps_shared->reap_hist, &h);
+	pps_latency_rows(store, tupdesc, "reap_latency", &h, PPS_HIST_UNIT_US);
+	pps_hist_copy(&pps_shared->lifetime_hist, &h);
+	pps_latency_rows(store, tupdesc, "child_lifetime", &h, PPS_HIST_UNIT_US);
 	return (Datum) 0;
 }
 
-/* Live at call time, not from the last sample: this is what psql users want. */
+/* Names of the eBPF child classes, as rows of the children view. */
+static const char *const pps_bpf_class_names[PPS_BPF_NCHILD_TYPES] = {
+	[PPS_BPF_CHILD_CLIENT_BACKEND] = "client backend",
+	[PPS_BPF_CHILD_PARALLEL_WORKER] = "parallel worker",
+	[PPS_BPF_CHILD_AUTOVACUUM_WORKER] = "autovacuum worker",
+	[PPS_BPF_CHILD_BACKGROUND_WORKER] = "background worker",
+	[PPS_BPF_CHILD_WALSENDER] = "walsender",
+	[PPS_BPF_CHILD_AUXILIARY] = "auxiliary",
+	[PPS_BPF_CHILD_OTHER] = "other",
+};
+
+static int
+pps_bpf_class_of(const char *name)
+{
+	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+		if (strcmp(pps_bpf_class_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static void
+pps_children_row(Tuplestorestate *store, TupleDesc tupdesc, const char *name,
+				 bool has_live, int32 live, bool bpf)
+{
+	PpsRow		row;
+	int			cls = pps_bpf_class_of(name);
+	bool		counted = bpf && cls >= 0;
+
+	pps_row_start(&row, tupdesc);
+	pps_row_put(&row, false, CStringGetTextDatum(name));
+	pps_row_int4(&row, has_live, live);
+	pps_row_int8(&row, counted, counted ? (int64) pg_atomic_read_u64(&pps_shared->bpf_exits_total[cls]) : 0);
+	pps_row_int8(&row, counted, counted ? (int64) pg_atomic_read_u64(&pps_shared->bpf_abnormal_total[cls]) : 0);
+	pps_row_int8(&row, counted, counted ? (int64) pg_atomic_read_u64(&pps_shared->bpf_signaled_total[cls]) : 0);
+	pps_row_check(&row);
+	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
+}
+
+/*
+ * Live children at call time, not from the last sample: this is what psql
+ * users want.  With eBPF, exits by class since the last reset: classes are
+ * decided when a child exits (from its process title), so "parallel
+ * worker", "auxiliary" and "other" have rows of their own.
+ */
 Datum
 pg_postmaster_stats_children(PG_FUNCTION_ARGS)
 {
@@ -302,6 +405,8 @@ pg_postmaster_stats_children(PG_FUNCTION_ARGS)
 	PpsChildrenReading r;
 	char		err[PPS_DETAIL_LEN];
 	int32		all;
+	PpsSample	s;
+	bool		bpf;
 
 	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
@@ -311,25 +416,22 @@ pg_postmaster_stats_children(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("could not read live children: %s", err)));
 	all = pps_pm_children(PostmasterPid);
+	bpf = pps_ring_latest(&s) && HAS(&s, PPS_SRC_EBPF);
 
 	for (int t = 1; t < PPS_BACKEND_NUM_TYPES; t++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-
-		values[0] = CStringGetTextDatum(pps_children_type_name(t));
-		values[1] = Int32GetDatum((int32) r.by_type[t]);
-		tuplestore_putvalues(store, tupdesc, values, nulls);
-	}
+		pps_children_row(store, tupdesc, pps_children_type_name(t), true, r.by_type[t], bpf);
 
 	/* children not (yet) in the status array: authenticating, syslogger, ... */
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, all < 0};
+	pps_children_row(store, tupdesc, "unregistered", all >= 0, Max(all - r.registered, 0), false);
 
-		values[0] = CStringGetTextDatum("unregistered");
-		values[1] = Int32GetDatum(Max(all - r.registered, 0));
-		tuplestore_putvalues(store, tupdesc, values, nulls);
+	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+	{
+		bool		is_backend_type = false;
+
+		for (int t = 1; t < PPS_BACKEND_NUM_TYPES; t++)
+			is_backend_type |= strcmp(pps_children_type_name(t), pps_bpf_class_names[i]) == 0;
+		if (!is_backend_type)
+			pps_children_row(store, tupdesc, pps_bpf_class_names[i], false, 0, bpf);
 	}
 	return (Datum) 0;
 }
@@ -386,18 +488,14 @@ pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
 	PpsSample	s;
 	bool		have;
 	bool		bgw;
+	bool		bpf;
 	PpsRow		row;
 	uint64		planned;
 	uint64		launched;
 
-	pps_require_loaded();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	have = pps_ring_latest(&s);
-	if (!have)
-		memset(&s, 0, sizeof(s));
+	tupdesc = pps_one_row_start(fcinfo, &s, &have);
 	bgw = have && HAS(&s, PPS_SRC_BGWORKERS);
+	bpf = have && HAS(&s, PPS_SRC_EBPF);
 	planned = pg_atomic_read_u64(&pps_shared->parallel_planned_total);
 	launched = pg_atomic_read_u64(&pps_shared->parallel_launched_total);
 
@@ -416,6 +514,9 @@ pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
 	pps_row_int8(&row, true, (int64) launched);
 	pps_row_int8(&row, true, (int64) (planned >= launched ? planned - launched : 0));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->autovacuum_started_total));
+	pps_row_int8(&row, bpf,
+				 (int64) (pg_atomic_read_u64(&pps_shared->bpf_abnormal_total[PPS_BPF_CHILD_BACKGROUND_WORKER]) +
+						  pg_atomic_read_u64(&pps_shared->bpf_abnormal_total[PPS_BPF_CHILD_PARALLEL_WORKER])));
 	pps_row_check(&row);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
@@ -449,4 +550,40 @@ pg_postmaster_stats_snapshot_probe(PG_FUNCTION_ARGS)
 	pps_row_check(&row);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
+}
+
+/* Every limit with its headroom, from the probe worker's latest reading. */
+Datum
+pg_postmaster_stats_limits(PG_FUNCTION_ARGS)
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+	PpsLimitsReading *r = palloc(sizeof(PpsLimitsReading));
+	TimestampTz at;
+	double		cost;
+	double		slow_cost;
+
+	pps_require_loaded();
+	tupdesc = pps_srf_start(fcinfo, &store);
+	if (!pps_limits_read(r, &at, &cost, &slow_cost))
+		return (Datum) 0;
+
+	for (int i = 0; i < r->nlimits; i++)
+	{
+		const PpsLimit *l = &r->limits[i];
+		PpsRow		row;
+
+		pps_row_start(&row, tupdesc);
+		pps_row_put(&row, false, CStringGetTextDatum(l->name));
+		pps_row_float(&row, true, l->current);
+		pps_row_float(&row, true, l->maximum);
+		pps_row_float(&row, l->ok, pps_limit_headroom_pct(l));
+		pps_row_put(&row, false, CStringGetTextDatum(l->unit));
+		pps_row_put(&row, false, CStringGetTextDatum(l->source));
+		pps_row_put(&row, false, CStringGetTextDatum(l->hint));
+		pps_row_put(&row, false, TimestampTzGetDatum(at));
+		pps_row_check(&row);
+		tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
+	}
+	return (Datum) 0;
 }

@@ -20,6 +20,8 @@
 
 #include <time.h>
 
+#include <math.h>
+
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -36,12 +38,12 @@
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_worker.h"
+#include "pps_worker_bpf.h"
 #include "source_accept.h"
 #include "source_bgworkers.h"
 #include "source_children.h"
 #include "source_postmaster.h"
 
-#define PPS_WORKER_RESTART_SECONDS 5
 
 extern int	pps_sample_interval_ms;
 extern bool pps_enabled;
@@ -91,33 +93,16 @@ static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0};
 void
 pps_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
-	worker.bgw_restart_time = PPS_WORKER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "pg_postmaster_stats", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pps_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, PPS_WORKER_TYPE, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, PPS_WORKER_TYPE, BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	pps_loop_register("pps_worker_main", PPS_WORKER_TYPE, BGWORKER_SHMEM_ACCESS,
+					  BgWorkerStart_PostmasterStart);
 }
 
 static void
 pps_worker_on_exit(int code, Datum arg)
 {
+	pps_wbpf_detach();
 	pps_accept_close();
 	pg_atomic_write_u32(&pps_shared->worker_pid, 0);
-}
-
-static double
-pps_thread_cpu_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec * 1000000.0 + ts.tv_nsec / 1000.0;
 }
 
 static double
@@ -440,6 +425,58 @@ pps_sample_snapshot(PpsSample *s)
 					probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
 }
 
+/*
+ * Rows that compare two settings rather than a usage with its limit: their
+ * headroom does not move with load, so they never count as the tightest.
+ */
+static bool
+pps_limit_is_setting(const char *name)
+{
+	return strcmp(name, "backend_open_files") == 0 ||
+		strcmp(name, "listen_backlog") == 0 ||
+		strcmp(name, "huge_pages") == 0;
+}
+
+/* The limit closest to its maximum, from the probe worker's latest reading. */
+static void
+pps_sample_limits(PpsSample *s)
+{
+	static PpsLimitsReading r;
+	TimestampTz at;
+	double		cost;
+	double		slow_cost;
+	uint32		probe_pid = pg_atomic_read_u32(&pps_shared->probe_pid);
+	int			nok = 0;
+
+	s->limits_min_index = -1;
+	if (probe_pid == 0 || !pps_limits_read(&r, &at, &cost, &slow_cost) ||
+		s->time - at > 2 * (int64) pps_sample_interval_ms * 1000 + PPS_LIMITS_SLOW_MARGIN_US)
+	{
+		pps_sources_set(PPS_SRC_LIMITS, false,
+						probe_pid == 0 ?
+						"the probe worker is not running (it starts once the server is consistent)" :
+						"the probe worker has not published recent limits yet");
+		return;
+	}
+	for (int i = 0; i < r.nlimits; i++)
+	{
+		double		h = pps_limit_headroom_pct(&r.limits[i]);
+
+		if (isnan(h) || pps_limit_is_setting(r.limits[i].name))
+			continue;
+		nok++;
+		if (s->limits_min_index < 0 || h < s->limits_min_headroom_pct)
+		{
+			s->limits_min_headroom_pct = h;
+			s->limits_min_index = (int16) i;
+		}
+	}
+	s->valid |= PPS_SRC_BIT(PPS_SRC_LIMITS);
+	pps_sources_set(PPS_SRC_LIMITS, true,
+					"probe worker pid %u: %d of %d limits measured every sample (%.0f us); memory per backend, user tasks and cgroup memory every %d s (%.0f us)",
+					probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
+}
+
 static void
 pps_worker_tick(void)
 {
@@ -465,6 +502,13 @@ pps_worker_tick(void)
 	s.bgw_registrations_per_s = get_float8_nan();
 	s.bgw_parallel_registered_per_s = s.bgw_parallel_terminated_per_s = get_float8_nan();
 	s.parallel_planned_per_s = s.parallel_launched_per_s = get_float8_nan();
+	s.limits_min_headroom_pct = get_float8_nan();
+	s.forks_per_s = s.exits_per_s = s.abnormal_exits_per_s = s.reaps_per_s = get_float8_nan();
+	s.fork_avg_seconds = s.reap_latency_avg_seconds = get_float8_nan();
+	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+		s.cpu_share_pct[i] = get_float8_nan();
+	s.server_oncpu_samples = -1;
+	s.snapshot_cpu_share_pct = get_float8_nan();
 
 	pps_sample_postmaster(&s, seconds);
 	pps_sample_accept(&s, seconds);
@@ -473,6 +517,10 @@ pps_worker_tick(void)
 	pps_sample_bgworkers(&s, seconds);
 	pps_sample_parallel(&s, seconds);
 	pps_sample_snapshot(&s);
+	pps_sample_limits(&s);
+	pps_wbpf_attach(pps_config_reloaded);
+	pps_config_reloaded = false;
+	pps_wbpf_sample(&s, seconds);
 	pps_replay_sample(&s, seconds);	/* source_replay.c */
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
@@ -486,6 +534,7 @@ pps_worker_set_disabled(void)
 	for (int i = 0; i < PPS_NUM_SOURCES; i++)
 		pps_sources_set((PpsSource) i, false,
 						"pg_postmaster_stats.enabled is off; set it to on and reload");
+	pps_wbpf_detach();
 	prev.time = 0;
 	prev.pm_ok = false;
 	prev.accept_ok = false;
@@ -507,6 +556,7 @@ pps_worker_main(Datum arg)
 {
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pps_wbpf_install_quit_handler();
 	BackgroundWorkerUnblockSignals();
 
 	memset(&prev, 0, sizeof(prev));

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * source_bpf.c
- *	  Exact fork, exit and reap counts from eBPF, through the loader.
+ *	  Exact fork, exit and reap counts and on-CPU samples from eBPF,
+ *	  through the loader.
  *
  * Loading eBPF programs needs cap_bpf,cap_perfmon, which the server must
  * never have.  So the sampler worker spawns pg_postmaster_stats_bpf (file
@@ -51,6 +52,7 @@ static size_t pps_bpf_map_len = 0;
 static int	pps_bpf_links[PPS_BPF_MAX_FDS];
 static int	pps_bpf_nlinks = 0;
 static char pps_bpf_message[PPS_BPF_MESSAGE_LEN + 64] = "not started";
+static uint32 pps_bpf_flags = 0;	/* the hello's PPS_BPF_HELLO_* */
 
 static int64
 pps_bpf_now_ms(void)
@@ -64,7 +66,8 @@ pps_bpf_now_ms(void)
 /* Spawn the loader with the socket as fd 3 and stderr into a pipe. */
 static bool
 pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
-			  int sock, int errpipe, pid_t *child, char *err, size_t errlen)
+			  const PpsBpfRange *snapshot, int sock, int errpipe, pid_t *child,
+			  char *err, size_t errlen)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -73,8 +76,9 @@ pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
 	char		pidbuf[16];
 	char		fdbuf[16];
 	char		skipbuf[16];
+	char		rangebuf[48];
 	char	   *argv[] = {(char *) loader_path, "--pid", pidbuf, "--fd", fdbuf,
-	"--title-skip", skipbuf, NULL};
+	"--title-skip", skipbuf, NULL, NULL, NULL};
 	char	   *envp[] = {NULL};
 	short		flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
 	int			rc;
@@ -82,6 +86,13 @@ pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int) postmaster_pid);
 	snprintf(fdbuf, sizeof(fdbuf), "%d", PPS_BPF_CHILD_FD);
 	snprintf(skipbuf, sizeof(skipbuf), "%d", title_skip);
+	if (snapshot != NULL)
+	{
+		snprintf(rangebuf, sizeof(rangebuf), "0x%" INT64_MODIFIER "x-0x%" INT64_MODIFIER "x",
+				 snapshot->start, snapshot->end);
+		argv[lengthof(argv) - 3] = "--snapshot-range";
+		argv[lengthof(argv) - 2] = rangebuf;
+	}
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -231,7 +242,7 @@ pps_bpf_close_fds(int *fds, int nfds)
 
 bool
 pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
-			  char *err, size_t errlen)
+			  const PpsBpfRange *snapshot, char *err, size_t errlen)
 {
 	struct pps_bpf_hello hello;
 	int			sv[2];
@@ -263,8 +274,8 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 		close(sv[1]);
 		goto failed;
 	}
-	if (!pps_bpf_spawn(loader_path, postmaster_pid, title_skip, sv[1],
-					   errpipe[1], &child, err, errlen))
+	if (!pps_bpf_spawn(loader_path, postmaster_pid, title_skip, snapshot,
+					   sv[1], errpipe[1], &child, err, errlen))
 	{
 		close(sv[0]);
 		close(sv[1]);
@@ -338,6 +349,7 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 	}
 	hello.message[PPS_BPF_MESSAGE_LEN - 1] = '\0';
 	strlcpy(pps_bpf_message, hello.message, sizeof(pps_bpf_message));
+	pps_bpf_flags = hello.flags;
 	return true;
 
 failed:
@@ -349,6 +361,19 @@ bool
 pps_bpf_active(void)
 {
 	return pps_bpf_map != NULL;
+}
+
+/* Are the cpu-clock samples counted, and those inside GetSnapshotData? */
+bool
+pps_bpf_sampling(void)
+{
+	return pps_bpf_map != NULL && (pps_bpf_flags & PPS_BPF_HELLO_SAMPLING);
+}
+
+bool
+pps_bpf_counts_snapshot(void)
+{
+	return pps_bpf_map != NULL && (pps_bpf_flags & PPS_BPF_HELLO_SNAPSHOT);
 }
 
 /*
@@ -374,6 +399,7 @@ pps_bpf_stop(void)
 	{
 		munmap((void *) pps_bpf_map, pps_bpf_map_len);
 		pps_bpf_map = NULL;
+		pps_bpf_flags = 0;
 		strlcpy(pps_bpf_message, "stopped", sizeof(pps_bpf_message));
 	}
 	/* closing the last reference to each link detaches its program */

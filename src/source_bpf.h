@@ -12,9 +12,19 @@
 
 #include "pps_bpf.h"
 
+/* Code addresses [start, end) in the server's processes. */
+typedef struct PpsBpfRange
+{
+	uint64		start;
+	uint64		end;
+} PpsBpfRange;
+
 extern bool pps_bpf_start(pid_t postmaster_pid, const char *loader_path,
-						  int title_skip, char *err, size_t errlen);
+						  int title_skip, const PpsBpfRange *snapshot,
+						  char *err, size_t errlen);
 extern bool pps_bpf_active(void);
+extern bool pps_bpf_sampling(void);
+extern bool pps_bpf_counts_snapshot(void);
 extern bool pps_bpf_read(struct pps_bpf_stats *out);
 extern void pps_bpf_stop(void);
 extern const char *pps_bpf_status(void);

@@ -66,6 +66,8 @@ typedef struct PpsLimitsReading
 
 /* Suggested time between two calls with include_slow. */
 #define PPS_LIMITS_SLOW_INTERVAL_MS 10000
+/* a slow refresh can delay the probe by up to this much */
+#define PPS_LIMITS_SLOW_MARGIN_US (100 * 1000)
 
 extern void pps_limits_collect(const PpsLimitsInput *in, bool include_slow,
 							   PpsLimitsReading *r);

@@ -13,6 +13,8 @@ PPS_APT_PACKAGES=(
 	libkrb5-dev libssl-dev		# headers pulled in by libpq-be.h
 	libipc-run-perl				# prove with PostgreSQL::Test::Cluster
 	iproute2 procps util-linux
+	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev	# the eBPF loader
+	libcap-dev libcap2-bin		# its capability handling; setcap
 )
 
 pps_step() { printf '\n==> %s\n' "$*"; }
@@ -35,8 +37,9 @@ pps_build_install()
 	make -C "$src" PG_CONFIG="$PG_CONFIG" clean >/dev/null
 	make -C "$src" PG_CONFIG="$PG_CONFIG" COPT=-Werror
 	if [ "$(id -u)" -eq 0 ]; then
-		pps_step "installing the extension"
+		pps_step "installing the extension, and cap_bpf,cap_perfmon for its eBPF loader"
 		make -C "$src" PG_CONFIG="$PG_CONFIG" install
+		make -C "$src" PG_CONFIG="$PG_CONFIG" install-caps
 	fi
 }
 

@@ -1,0 +1,75 @@
+# Headroom against limits: connection slots fill up to exactly zero
+# headroom, process counts move exactly, a lowered RLIMIT_NOFILE shows as
+# the maximum, and every row is either measured or explained.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use PpsTest;
+use Test::More;
+
+my $node = pps_node('limits',
+	max_connections => 10,
+	superuser_reserved_connections => 3,
+	'pg_postmaster_stats.sample_interval' => '100ms');
+my $s = $node->background_psql('postgres');
+
+sub limit
+{
+	my ($name, $cols) = @_;
+	return $s->query_safe("SELECT $cols FROM pg_postmaster_stats_limits WHERE limit_name = '$name'");
+}
+
+poll_session($s, q{SELECT count(*) > 0 FROM pg_postmaster_stats_limits}, 't');
+
+# Every row: a source, and either a maximum or a hint saying why not.
+is($s->query_safe(q{SELECT count(*) FROM pg_postmaster_stats_limits
+	WHERE source = '' OR (maximum IS NULL AND hint = '')}),
+	'0', 'every limit says where it comes from, and is measured or explained');
+is($s->query_safe(q{SELECT count(*) >= 14 FROM pg_postmaster_stats_limits}), 't',
+	'at least the 14 limits the issue lists');
+
+# Fill max_connections (10) minus the 3 reserved slots: 7 client backends.
+is(limit('client_connections', 'maximum'), '7',
+	'client_connections maximum is max_connections - superuser_reserved_connections');
+my @extra;
+push @extra, $node->background_psql('postgres') for 1 .. 6;    # + $s = 7
+is(poll_session($s, q{SELECT current || '/' || headroom_pct FROM pg_postmaster_stats_limits
+	WHERE limit_name = 'client_connections'}, '7/0'),
+	'7/0', 'filled: 7 client connections, headroom exactly 0');
+like(limit('client_connections', 'hint'), qr/max_connections/, 'the hint names max_connections');
+is(poll_session($s, q{SELECT limits_min_name || ' ' || limits_min_headroom_pct
+	FROM pg_postmaster_stats_history ORDER BY time DESC LIMIT 1}, 'client_connections 0'),
+	'client_connections 0', 'the history records it as the lowest headroom');
+$_->quit for @extra;
+@extra = ();
+
+# K more connections move the process count by exactly K (the kernel's
+# child list is read every 10 s, so wait for a refresh).
+poll_session($s, q{SELECT current FROM pg_postmaster_stats_limits WHERE limit_name = 'client_connections'}, '1');
+sleep 11;    # let one refresh of the child list see the closed sessions gone
+my $before = limit('server_processes', 'current');
+my $K = 4;
+push @extra, $node->background_psql('postgres') for 1 .. $K;
+is(poll_session($s, q{SELECT current FROM pg_postmaster_stats_limits WHERE limit_name = 'server_processes'},
+		$before + $K, 30),
+	$before + $K, "$K more connections move server_processes by exactly $K");
+$_->quit for @extra;
+$s->quit;
+$node->stop;
+
+# A lowered RLIMIT_NOFILE, set before start, is the maximum.
+my $pgctl = join(' ', 'pg_ctl', '-w', '-D', $node->data_dir, '-l', $node->logfile, 'start');
+system('sh', '-c', "ulimit -n 512 && $pgctl") == 0 or die "could not start with ulimit -n 512";
+$node->_update_pid(1);
+$s = $node->background_psql('postgres');
+poll_session($s, q{SELECT count(*) > 0 FROM pg_postmaster_stats_limits WHERE measured_at > now() - interval '5 s'}, 't');
+is(limit('postmaster_open_files', 'maximum'), '512', 'ulimit -n 512 is the postmaster_open_files maximum');
+is(limit('backend_open_files', 'maximum'), '512', 'and the backend_open_files maximum');
+$s->quit;
+$node->stop;
+
+done_testing();
