@@ -8,6 +8,7 @@ OBJS = \
 	src/pps_procfs.o \
 	src/pps_shmem.o \
 	src/pps_sql.o \
+	src/pps_sql_replay.o \
 	src/pps_worker.o \
 	src/pps_worker_bpf.o \
 	src/source_accept.o \
@@ -19,6 +20,7 @@ OBJS = \
 	src/source_limits.o \
 	src/source_parallel.o \
 	src/source_postmaster.o \
+	src/source_replay.o \
 	src/source_snapshot.o
 
 EXTENSION = pg_postmaster_stats

@@ -73,7 +73,8 @@ sub chart
 	my @series = 1 .. $#$cols;
 	my ($min, $max) = ($panel->{fieldConfig}{defaults}{min}, $panel->{fieldConfig}{defaults}{max});
 	my @values = grep { $_ ne '' } map { my $row = $_; map { $row->[$_] } @series } @$rows;
-	my $dmax = @values ? (sort { $b <=> $a } @values)[0] : 1;
+	return undef unless @values;    # its source is not active here
+	my $dmax = (sort { $b <=> $a } @values)[0];
 	$min //= 0;
 	$max = nice_ceiling($dmax * 1.05) if !defined $max || $dmax > $max;
 	my $x = sub { $l + ($_[0] - $from) / ($to - $from) * ($w - $l - $r) };
@@ -117,10 +118,6 @@ sub chart
 			  : do { my ($px, $py) = split /,/, $pts->[0]; qq{<circle cx="$px" cy="$py" r="1.5" fill="$c"/>} };
 		}
 	}
-	$svg .= sprintf(qq{<text x="%d" y="%d" class="nodata" text-anchor="middle">No data%s</text>},
-		($l + $w - $r) / 2, ($t + $h - $bot) / 2,
-		$panel->{description} =~ /eBPF/ ? ' (eBPF source inactive)' : '')
-	  unless @values;
 	$svg .= '</svg>';
 	my $legend = join(' ', map {
 		sprintf(qq{<span><i style="background:%s"></i>%s</span>}, $colors[ ($_ - 1) % @colors ], esc($cols->[$_]))
@@ -129,7 +126,17 @@ sub chart
 		esc($panel->{title}), $svg, $legend);
 }
 
-my $charts = join("\n", map { chart($_) } @panels);
+my (@charts, @empty);
+for my $panel (@panels)
+{
+	my $chart = chart($panel);
+	if (defined $chart) { push @charts, $chart; }
+	else { (my $t = $panel->{title}) =~ s/ \(SQL\)$//; push @empty, $t; }
+}
+my $charts = join("\n", @charts);
+my $missing = @empty
+  ? sprintf('; not shown, no data on this server: %s', esc(join(', ', @empty)))
+  : '';
 my $range = sprintf('%s – %s UTC, $__interval = %s', strftime('%Y-%m-%d %H:%M:%S', gmtime($from)),
 	strftime('%H:%M:%S', gmtime($to)), $interval);
 open my $fh, '>', $out or die "$out: $!";
@@ -149,11 +156,10 @@ h1 { font-size: 16px; font-weight: 500; margin: 0 0 2px 4px; }
 svg .grid { stroke: #2c3235; stroke-width: 1; }
 svg .threshold { stroke: #f2495c; stroke-width: 1; stroke-dasharray: 4 3; }
 svg .axis { fill: #8e8e9e; font-size: 10px; }
-svg .nodata { fill: #8e8e9e; font-size: 13px; }
 </style></head>
 <body>
 <h1>$dash->{title}</h1>
-<div class="sub">This server: SQL panels over pg_postmaster_stats_history, $range</div>
+<div class="sub">This server: SQL panels over pg_postmaster_stats_history, $range$missing</div>
 <div class="grid-4">
 $charts
 </div>

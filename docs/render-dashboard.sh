@@ -75,6 +75,6 @@ perl "$HERE/render-dashboard.pl" "$FROM" "$TO" 1s "$WORK/dashboard.html" -- -U p
 chmod 644 "$WORK/dashboard.html"
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
 	--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
-	--user-data-dir="$WORK/chromium" --screenshot="$OUT" --window-size=1420,830 \
+	--user-data-dir="$WORK/chromium" --screenshot="$OUT" --window-size=1420,580 \
 	"file://$WORK/dashboard.html" 2>/dev/null
 echo "wrote $OUT"

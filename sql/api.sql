@@ -16,7 +16,7 @@ BEGIN
   FOR i IN 1..100 LOOP
     EXIT WHEN (SELECT samples_total FROM pg_postmaster_stats) >= 3
           AND (SELECT bool_and(active) FROM pg_postmaster_stats_sources
-                WHERE source <> 'ebpf');
+                WHERE source NOT IN ('ebpf', 'replay'));
     PERFORM pg_sleep(0.1);
   END LOOP;
 END $$;
@@ -39,9 +39,19 @@ SELECT postmaster_pid = (SELECT split_part(pg_read_file('/proc/' || pg_backend_p
   FROM pg_postmaster_stats;
 
 -- Every source is named and active on Linux; eBPF depends on the loader's
--- capabilities (TAP test 012 covers it).
+-- capabilities (TAP test 012 covers it); replay is inactive on a server that
+-- is neither a standby nor a primary with standbys (TAP test 011 covers it).
 SELECT source, CASE WHEN source = 'ebpf' THEN 'optional' ELSE active::text END AS active
   FROM pg_postmaster_stats_sources ORDER BY source;
+
+-- Replay on such a server: no rows, no error, and the sources view says why;
+-- the WAL generation rate is still sampled, the standby columns are NULL.
+SELECT count(*) AS replay_rows FROM pg_postmaster_stats_replay;
+SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'replay';
+SELECT count(wal_generated_bytes_per_s) > 0 AS wal_rate_sampled,
+       count(replay_lag_bytes) + count(replay_rate_bytes_per_s) + count(startup_cpu_pct)
+         + count(replay_headroom) + count(replay_lag_seconds) AS standby_values
+  FROM pg_postmaster_stats_history;
 
 -- Histogram buckets are cumulative, end at +Infinity, and the last one counts
 -- every connection since the reset.

@@ -91,6 +91,14 @@ CREATE FUNCTION pg_postmaster_stats_history(
     OUT limits_min_name text,
     OUT server_oncpu_samples integer,
     OUT snapshot_cpu_share_pct float8,
+    -- replay (source_replay.c)
+    OUT replay_lag_bytes bigint,
+    OUT replay_lag_seconds float8,
+    OUT replay_rate_bytes_per_s float8,
+    OUT startup_cpu_pct float8,
+    OUT replay_headroom float8,
+    OUT wal_generated_bytes_per_s float8,
+    -- end of replay
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -258,6 +266,70 @@ GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
     pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers,
     pg_postmaster_stats_snapshot, pg_postmaster_stats_limits TO pg_monitor;
 
+-- ---- replay (source_replay.c, pps_sql_replay.c) ------------------------
+CREATE FUNCTION pg_postmaster_stats_replay(
+    OUT kind text,
+    OUT sampled_at timestamptz,
+    OUT walsender_pid integer,
+    OUT walsender_state text,
+    OUT sent_lsn pg_lsn,
+    OUT received_lsn pg_lsn,
+    OUT flushed_lsn pg_lsn,
+    OUT replayed_lsn pg_lsn,
+    OUT replay_lag_bytes bigint,
+    OUT replay_lag_seconds float8,
+    OUT state text,
+    OUT replay_paused boolean,
+    OUT last_xact_replay_time timestamptz,
+    OUT receive_rate_bytes_per_s float8,
+    OUT replay_rate_bytes_per_s float8,
+    OUT startup_pid integer,
+    OUT startup_cpu_pct float8,
+    OUT startup_cpu_wait_pct float8,
+    OUT replay_capacity_bytes_per_s float8,
+    OUT replay_headroom float8,
+    OUT catchup_seconds float8,
+    OUT prefetch_per_s float8,
+    OUT prefetch_hit_per_s float8,
+    OUT prefetch_skip_fpw_per_s float8,
+    OUT prefetch_wal_distance_bytes integer,
+    OUT prefetch_block_distance integer,
+    OUT prefetch_io_depth integer,
+    OUT wal_generated_bytes_per_s float8,
+    OUT wal_records_per_s float8,
+    OUT wal_fpi_per_s float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_replay'
+LANGUAGE C VOLATILE STRICT;
+
+-- application_name and client_addr of each standby's walsender, as in
+-- pg_stat_replication.  pg_stat_get_activity(NULL) would list every backend:
+-- the local row asks for pid 0, which matches none.
+CREATE VIEW pg_postmaster_stats_replay AS
+    SELECT r.kind, r.sampled_at, r.walsender_pid,
+           a.application_name, a.client_addr,
+           r.walsender_state, r.sent_lsn, r.received_lsn, r.flushed_lsn,
+           r.replayed_lsn, r.replay_lag_bytes, r.replay_lag_seconds, r.state,
+           r.replay_paused, r.last_xact_replay_time,
+           r.receive_rate_bytes_per_s, r.replay_rate_bytes_per_s,
+           r.startup_pid, r.startup_cpu_pct, r.startup_cpu_wait_pct,
+           r.replay_capacity_bytes_per_s,
+           r.replay_headroom, r.catchup_seconds,
+           r.prefetch_per_s, r.prefetch_hit_per_s, r.prefetch_skip_fpw_per_s,
+           r.prefetch_wal_distance_bytes, r.prefetch_block_distance,
+           r.prefetch_io_depth,
+           r.wal_generated_bytes_per_s, r.wal_records_per_s, r.wal_fpi_per_s
+      FROM pg_postmaster_stats_replay() r
+      LEFT JOIN LATERAL pg_stat_get_activity(coalesce(r.walsender_pid, 0)) a ON true;
+
+COMMENT ON VIEW pg_postmaster_stats_replay IS
+    'WAL replay: one row for local replay on a standby, one row per standby streaming from this server';
+
+REVOKE ALL ON FUNCTION pg_postmaster_stats_replay() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_postmaster_stats_replay() TO pg_monitor;
+GRANT SELECT ON pg_postmaster_stats_replay TO pg_monitor;
+-- ---- end of replay -------------------------------------------------------
+
 -- ====================================================================
 -- BEGIN pg_postmaster_stats_metrics: every metric, Prometheus style
 --
@@ -395,11 +467,11 @@ WITH sources AS MATERIALIZED (
     SELECT NULL, 'pg_postmaster_stats_source_active', jsonb_build_object('source', s.source),
            s.active::int, 'gauge'
       FROM sources s
-    -- TODO(lead, replay): enable once pg_postmaster_stats_replay is merged
-    -- (check the function, column and source names against it):
-    -- UNION ALL
-    -- SELECT 'replay', 'pg_postmaster_replay_headroom', '{}', r.replay_headroom, 'gauge'
-    --   FROM pg_postmaster_stats_replay() r
+    UNION ALL
+    -- a standby's replay capacity over the WAL arrival rate
+    SELECT 'replay', 'pg_postmaster_replay_headroom', '{}', r.replay_headroom, 'gauge'
+      FROM pg_postmaster_stats_replay() r
+     WHERE r.kind = 'local_replay'
 )
 SELECT m.name, m.labels, m.value, m.kind
   FROM m

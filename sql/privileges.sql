@@ -26,5 +26,16 @@ SELECT * FROM pg_postmaster_stats_current();
 SELECT pg_postmaster_stats_reset();
 RESET ROLE;
 
+-- replay
+SELECT has_function_privilege('pps_nobody', 'pg_postmaster_stats_replay()', 'EXECUTE') AS nobody,
+       has_function_privilege('pps_watcher', 'pg_postmaster_stats_replay()', 'EXECUTE') AS watcher;
+SET ROLE pps_watcher;
+SELECT count(*) AS readable FROM pg_postmaster_stats_replay;
+RESET ROLE;
+SET ROLE pps_nobody;
+SELECT count(*) FROM pg_postmaster_stats_replay;
+RESET ROLE;
+-- end of replay
+
 DROP ROLE pps_nobody;
 DROP ROLE pps_watcher;

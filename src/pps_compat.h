@@ -103,4 +103,96 @@ typedef struct PpsBgwArray
 #define pps_mark_guc_prefix_reserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/* ---- replay source (source_replay.c) ---------------------------------- */
+
+#include "replication/walsender_private.h"
+#include "storage/procarray.h"
+
+/*
+ * Physical walsenders (standbys, pg_receivewal).  WalSnd records its kind
+ * from 16 on (read under the walsender's spinlock); before, a physical
+ * walsender is the one whose PGPROC is connected to no database (looked up
+ * after the spinlock is released: BackendPidGetProc takes ProcArrayLock).
+ */
+#if PG_VERSION_NUM >= 160000
+#define pps_walsnd_kind_physical(walsnd) ((walsnd)->kind == REPLICATION_KIND_PHYSICAL)
+#else
+#define pps_walsnd_kind_physical(walsnd) true
+#endif
+
+static inline bool
+pps_walsender_is_physical(bool kind_physical, int pid)
+{
+#if PG_VERSION_NUM >= 160000
+	return kind_physical;
+#else
+	PGPROC	   *proc = BackendPidGetProc(pid);
+
+	return kind_physical && proc != NULL && proc->databaseId == InvalidOid;
+#endif
+}
+
+/*
+ * The recovery prefetcher (15+) keeps its counters in a private struct,
+ * "XLogPrefetchStats" in shared memory; the layout below is xlogprefetcher.c's
+ * (the same in the 16 sources we read; 15 is checked by the TAP test, 17 and
+ * 18 were not read).  source_replay.c attaches with ShmemInitStruct and the
+ * exact size, which fails instead of misreading if the size differs.
+ */
+#if PG_VERSION_NUM >= 150000
+#define PPS_HAVE_RECOVERY_PREFETCH 1
+#define PPS_PREFETCH_SEGMENT_NAME "XLogPrefetchStats"
+
+typedef struct PpsXLogPrefetchStats
+{
+	pg_atomic_uint64 reset_time;
+	pg_atomic_uint64 prefetch;	/* prefetches initiated */
+	pg_atomic_uint64 hit;		/* blocks already in cache */
+	pg_atomic_uint64 skip_init;
+	pg_atomic_uint64 skip_new;
+	pg_atomic_uint64 skip_fpw;	/* blocks with a full-page image */
+	pg_atomic_uint64 skip_rep;
+	int			wal_distance;	/* WAL bytes decoded ahead of replay */
+	int			block_distance; /* block references ahead */
+	int			io_depth;		/* prefetch I/Os in progress */
+} PpsXLogPrefetchStats;
+#endif
+
+/*
+ * pg_stat_wal's records and full-page images, straight from the cumulative
+ * statistics' shared memory (15+; 14's statistics collector keeps them in a
+ * file).  18 moved the counters into a wal_counters sub-struct.
+ */
+#if PG_VERSION_NUM >= 150000
+#include "utils/pgstat_internal.h"
+
+static inline bool
+pps_wal_stats_read(int64 *records, int64 *fpi)
+{
+	PgStatShared_Wal *wal;
+
+	if (pgStatLocal.shmem == NULL)
+		return false;
+	wal = &pgStatLocal.shmem->wal;
+	LWLockAcquire(&wal->lock, LW_SHARED);
+#if PG_VERSION_NUM >= 180000
+	*records = wal->stats.wal_counters.wal_records;
+	*fpi = wal->stats.wal_counters.wal_fpi;
+#else
+	*records = wal->stats.wal_records;
+	*fpi = wal->stats.wal_fpi;
+#endif
+	LWLockRelease(&wal->lock);
+	return true;
+}
+#else
+static inline bool
+pps_wal_stats_read(int64 *records, int64 *fpi)
+{
+	return false;
+}
+#endif
+
+/* ---- end of replay source ---------------------------------------------- */
+
 #endif							/* PPS_COMPAT_H */

@@ -29,6 +29,9 @@
  *	 (probe_seq, limits_seq); their only writer is the probe worker.  The
  *	 snapshot histogram is atomics.
  *
+ * - The replay source's latest reading too (replay_seq); its only writer
+ *	 is the sampler worker.
+ *
  * - ring_size is fixed at postmaster start (history_size is PGC_POSTMASTER).
  *
  * Nothing here takes an LWLock, so readers and the connection hook can
@@ -72,6 +75,7 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_SNAPSHOT] = "snapshot_probe",
 	[PPS_SRC_LIMITS] = "limits",
 	[PPS_SRC_EBPF] = "ebpf",
+	[PPS_SRC_REPLAY] = "replay",
 };
 
 Size
@@ -138,6 +142,7 @@ pps_shmem_restore(void)
 	pps_shmem_close_seq(&pps_shared->sources_seq);
 	pps_shmem_close_seq(&pps_shared->probe_seq);
 	pps_shmem_close_seq(&pps_shared->limits_seq);
+	pps_shmem_close_seq(&pps_shared->replay_seq);
 	for (int i = 0; i < pps_shared->ring_size; i++)
 		if (pps_shmem_close_seq(&pps_shared->ring[i].seq) & 1)
 			pps_shared->ring[i].data.index = PG_UINT64_MAX;
@@ -191,6 +196,8 @@ pps_shmem_startup(void)
 		pps_hist_init(&pps_shared->lifetime_hist);
 		pg_atomic_init_u64(&pps_shared->limits_seq, 0);
 		memset(&pps_shared->limits, 0, sizeof(pps_shared->limits));
+		pg_atomic_init_u64(&pps_shared->replay_seq, 0);
+		memset(&pps_shared->replay, 0, sizeof(pps_shared->replay));
 		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
 		pg_atomic_init_u64(&pps_shared->stats_reset,
 						   (uint64) GetCurrentTimestamp());
@@ -350,6 +357,25 @@ pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
 	*cost_us = copy.cost_us;
 	*slow_cost_us = copy.slow_cost_us;
 	return true;
+}
+
+/* Called by the sampler worker only. */
+void
+pps_replay_publish(const PpsReplayState *state)
+{
+	pps_seqlock_write_begin(&pps_shared->replay_seq);
+	memcpy(&pps_shared->replay, state, sizeof(PpsReplayState));
+	pps_seqlock_write_end(&pps_shared->replay_seq);
+}
+
+/* The latest replay reading; false if there was none yet (or no stable copy). */
+bool
+pps_replay_read_latest(PpsReplayState *out)
+{
+	uint64		seen = pps_seqlock_read(&pps_shared->replay_seq, out, &pps_shared->replay,
+										sizeof(PpsReplayState));
+
+	return seen != 0 && seen != PG_UINT64_MAX;
 }
 
 const char *

@@ -16,6 +16,7 @@
 #include "pps_bpf.h"
 #include "pps_histogram.h"
 #include "source_limits.h"
+#include "source_replay.h"
 #include "source_snapshot.h"
 
 /* Sources; the order is the order of pg_postmaster_stats_sources. */
@@ -30,6 +31,7 @@ typedef enum PpsSource
 	PPS_SRC_SNAPSHOT,			/* the probe worker: GetSnapshotData() cost */
 	PPS_SRC_LIMITS,				/* the probe worker: headroom against limits */
 	PPS_SRC_EBPF,				/* eBPF programs: exact forks, exits, reaps */
+	PPS_SRC_REPLAY,				/* WAL replay / generation, walsenders */
 	PPS_NUM_SOURCES
 } PpsSource;
 
@@ -114,6 +116,14 @@ typedef struct PpsSample
 	/* the limit with the least headroom (index into the limits rows) */
 	double		limits_min_headroom_pct;
 	int16		limits_min_index;
+	/* replay (source_replay.c); standby-only or primary-only, else NaN/-1 */
+	int64		replay_lag_bytes;	/* standby: received - replayed */
+	double		replay_lag_seconds;
+	double		replay_rate_bytes_per_s;
+	double		startup_cpu_pct;
+	double		replay_headroom;
+	double		wal_generated_bytes_per_s;	/* primary */
+	/* end of replay */
 
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;
@@ -187,6 +197,9 @@ typedef struct PpsShared
 	/* limits: the probe worker writes, under limits_seq (a seqlock) */
 	pg_atomic_uint64 limits_seq;
 	PpsLimitsShared limits;
+	/* replay source's latest reading: the sampler writes, under replay_seq */
+	pg_atomic_uint64 replay_seq;
+	PpsReplayState replay;
 
 	/* bumped by pg_postmaster_stats_reset(); lets the worker rebase deltas */
 	pg_atomic_uint64 reset_generation;
@@ -228,6 +241,8 @@ extern bool pps_probe_read(PpsSnapshotProbe *out);
 extern void pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
 extern bool pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
 							double *cost_us, double *slow_cost_us);
+extern void pps_replay_publish(const PpsReplayState *state);
+extern bool pps_replay_read_latest(PpsReplayState *out);
 
 extern void pps_counters_reset(void);
 extern void pps_require_loaded(void);

@@ -23,6 +23,7 @@
 #include "utils/tuplestore.h"
 
 #include "pps_shmem.h"
+#include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
 #include "source_postmaster.h"
@@ -39,16 +40,7 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_bgworkers);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_snapshot_probe);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_limits);
 
-/* Builds tuples column by column, so NULL handling stays in one place. */
-typedef struct PpsRow
-{
-	Datum	   *values;
-	bool	   *nulls;
-	int			ncols;
-	int			col;
-} PpsRow;
-
-static void
+void
 pps_row_start(PpsRow *row, TupleDesc tupdesc)
 {
 	row->ncols = tupdesc->natts;
@@ -57,7 +49,7 @@ pps_row_start(PpsRow *row, TupleDesc tupdesc)
 	row->col = 0;
 }
 
-static void
+void
 pps_row_put(PpsRow *row, bool isnull, Datum value)
 {
 	if (row->col >= row->ncols)
@@ -67,25 +59,25 @@ pps_row_put(PpsRow *row, bool isnull, Datum value)
 	row->col++;
 }
 
-static void
+void
 pps_row_float(PpsRow *row, bool valid, double v)
 {
 	pps_row_put(row, !valid || isnan(v), Float8GetDatum(v));
 }
 
-static void
+void
 pps_row_int4(PpsRow *row, bool valid, int32 v)
 {
 	pps_row_put(row, !valid || v < 0, Int32GetDatum(v));
 }
 
-static void
+void
 pps_row_int8(PpsRow *row, bool valid, int64 v)
 {
 	pps_row_put(row, !valid || v < 0, Int64GetDatum(v));
 }
 
-static void
+void
 pps_row_check(PpsRow *row)
 {
 	if (row->col != row->ncols)
@@ -94,7 +86,7 @@ pps_row_check(PpsRow *row)
 }
 
 /* Set up a materialized set-returning function; returns its tupdesc. */
-static TupleDesc
+TupleDesc
 pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -219,6 +211,7 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	bool		snap = HAS(s, PPS_SRC_SNAPSHOT);
 	bool		lim = HAS(s, PPS_SRC_LIMITS);
 	bool		bpf = HAS(s, PPS_SRC_EBPF);
+	bool		rep = HAS(s, PPS_SRC_REPLAY);
 
 	pps_row_start(&row, tupdesc);
 	pps_row_put(&row, false, TimestampTzGetDatum(s->time));
@@ -275,6 +268,14 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 				CStringGetTextDatum(limits->limits[s->limits_min_index].name) : (Datum) 0);
 	pps_row_int4(&row, bpf, s->server_oncpu_samples);
 	pps_row_float(&row, bpf, s->snapshot_cpu_share_pct);
+	/* replay (source_replay.c) */
+	pps_row_int8(&row, rep, s->replay_lag_bytes);
+	pps_row_float(&row, rep, s->replay_lag_seconds);
+	pps_row_float(&row, rep, s->replay_rate_bytes_per_s);
+	pps_row_float(&row, rep, s->startup_cpu_pct);
+	pps_row_float(&row, rep, s->replay_headroom);
+	pps_row_float(&row, rep, s->wal_generated_bytes_per_s);
+	/* end of replay */
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);

@@ -521,6 +521,7 @@ pps_worker_tick(void)
 	pps_wbpf_attach(pps_config_reloaded);
 	pps_config_reloaded = false;
 	pps_wbpf_sample(&s, seconds);
+	pps_replay_sample(&s, seconds);	/* source_replay.c */
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_ring_append(&s);

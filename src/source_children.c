@@ -49,6 +49,25 @@ pps_children_attach(char *err, size_t errlen)
 	return true;
 }
 
+/* One entry's pid and type, under the entry's changecount protocol. */
+static void
+pps_children_read_entry(volatile PgBackendStatus *be, int *pid, int *type)
+{
+	for (;;)
+	{
+		int			before;
+		int			after;
+
+		pgstat_begin_read_activity(be, before);
+		*pid = be->st_procpid;
+		*type = (int) be->st_backendType;
+		pgstat_end_read_activity(be, after);
+		if (pgstat_read_activity_complete(before, after))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 bool
 pps_children_read(PpsChildrenReading *r, char *err, size_t errlen)
 {
@@ -109,6 +128,43 @@ pps_children_type_in_procarray(int backend_type)
 	return backend_type == B_BACKEND || backend_type == B_AUTOVAC_WORKER ||
 		backend_type == B_AUTOVAC_LAUNCHER || backend_type == B_WAL_SENDER ||
 		backend_type == B_BG_WORKER;
+}
+
+/*
+ * Pid of a live process of the given backend type, 0 if there is none, -1
+ * (with err set) if the array cannot be read.  *slot_hint, -1 at first,
+ * remembers the entry where it was found: a long-lived process (the startup
+ * process) then costs one entry per call instead of a pass over the array.
+ */
+int
+pps_children_find_pid(int backend_type, int *slot_hint, char *err, size_t errlen)
+{
+	if (!pps_children_attach(err, errlen))
+		return -1;
+
+	if (*slot_hint >= 0 && *slot_hint < pps_be_slots)
+	{
+		int			pid;
+		int			type;
+
+		pps_children_read_entry(&pps_be_array[*slot_hint], &pid, &type);
+		if (pid > 0 && type == backend_type)
+			return pid;
+	}
+	for (int i = 0; i < pps_be_slots; i++)
+	{
+		int			pid;
+		int			type;
+
+		pps_children_read_entry(&pps_be_array[i], &pid, &type);
+		if (pid > 0 && type == backend_type)
+		{
+			*slot_hint = i;
+			return pid;
+		}
+	}
+	*slot_hint = -1;
+	return 0;
 }
 
 const char *

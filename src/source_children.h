@@ -25,5 +25,7 @@ extern bool pps_children_read(PpsChildrenReading *r, char *err, size_t errlen);
 extern const char *pps_children_type_name(int backend_type);
 extern int32 pps_children_in_procarray(void);
 extern bool pps_children_type_in_procarray(int backend_type);
+extern int	pps_children_find_pid(int backend_type, int *slot_hint,
+								  char *err, size_t errlen);
 
 #endif							/* SOURCE_CHILDREN_H */

@@ -18,16 +18,17 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(monitoring_binaries_missing repo_file view_metrics
-  restart_with_cluster_name $all_but_ebpf_active
+  restart_with_cluster_name $local_sources_active
   start_exporter start_prometheus stop_all http_get parse_exposition
   prom_query metric_key);
 
 my $http = HTTP::Tiny->new(timeout => 10);
 
-# Every source works; eBPF may be missing (its loader needs capabilities),
-# and then its metrics are simply absent.
-our $all_but_ebpf_active =
-  q{SELECT bool_and(active) FILTER (WHERE source <> 'ebpf') FROM pg_postmaster_stats_sources};
+# Every source of a lone server works.  eBPF may be missing (its loader
+# needs capabilities) and replay works only with a standby; their metrics
+# are then simply absent.
+our $local_sources_active = q{SELECT bool_and(active) FILTER (WHERE source NOT IN ('ebpf', 'replay'))
+	FROM pg_postmaster_stats_sources};
 my @harnesses;
 
 # Debian puts them in /usr/bin; PPS_EXPORTER / PPS_PROMETHEUS override.

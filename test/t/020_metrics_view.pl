@@ -90,7 +90,7 @@ $node->safe_psql('postgres',
 $node->safe_psql('postgres', 'SELECT pps_churn_setup()');
 my $s = $node->background_psql('postgres');
 $s->set_query_timer_restart();
-poll_session($s, $all_but_ebpf_active, 't');
+poll_session($s, $local_sources_active, 't');
 
 # ---- the specification --------------------------------------------------
 
@@ -303,7 +303,7 @@ is( $got,
 
 $s->query_safe('ALTER SYSTEM RESET ALL');
 $s->query_safe('SELECT pg_reload_conf()');
-poll_session($s, $all_but_ebpf_active, 't');
+poll_session($s, $local_sources_active, 't');
 ($got, $want) = families_settle($spec, $s);
 is($got, $want, 'back on: the families of every working source are back');
 $s->quit;
@@ -320,6 +320,31 @@ is($s->query_safe(q{SELECT count(*) FROM pg_postmaster_stats_sources WHERE activ
 is($got, $want, 'the view answers with the families of the working sources only');
 $s->quit;
 $node->stop;
+
+# A hot standby: the view works there, with the replay source active, and
+# pg_postmaster_replay_headroom is the replay view's headroom (absent
+# while it is NULL: an idle startup process gives no capacity estimate).
+my $primary = pps_node('metrics_primary', _init => { allows_streaming => 1 });
+$primary->backup('b');
+my $standby = PostgreSQL::Test::Cluster->new('metrics_standby');
+$standby->init_from_backup($primary, 'b', has_streaming => 1);
+$standby->start;
+$primary->safe_psql('postgres', 'CREATE TABLE replayed AS SELECT 1 AS x');
+$primary->wait_for_catchup($standby);
+$s = $standby->background_psql('postgres');
+$s->set_query_timer_restart();
+is(poll_session($s, q{SELECT active FROM pg_postmaster_stats_sources WHERE source = 'replay'}, 't'),
+	't', 'standby: the replay source is active');
+is( $s->query_safe(q{
+	SELECT (SELECT value FROM pg_postmaster_stats_metrics WHERE name = 'pg_postmaster_replay_headroom')
+	       IS NOT DISTINCT FROM
+	       (SELECT replay_headroom FROM pg_postmaster_stats_replay WHERE kind = 'local_replay')}),
+	't', 'standby: pg_postmaster_replay_headroom is replay_headroom of the local replay row');
+cmp_ok($s->query_safe(q{SELECT count(DISTINCT name) FROM pg_postmaster_stats_metrics}), '>=', 30,
+	'standby: the view answers with the other sources\' metrics too');
+$s->quit;
+$standby->stop;
+$primary->stop;
 
 # Not preloaded: the documented error, like every other entry point.
 my $bare = PostgreSQL::Test::Cluster->new('metrics_not_preloaded');

@@ -27,7 +27,7 @@ restart_with_cluster_name($node, $cluster_name);
 $node->safe_psql('postgres', 'CREATE ROLE pps_exporter LOGIN IN ROLE pg_monitor');
 my $s = $node->background_psql('postgres');
 $s->set_query_timer_restart();
-poll_session($s, $all_but_ebpf_active, 't');
+poll_session($s, $local_sources_active, 't');
 poll_session($s, q{SELECT count(*) FROM pg_postmaster_stats_metrics WHERE name LIKE 'pg_postmaster_cpu%'}, '3');
 
 my $exporter = start_exporter($node, 'pps_exporter');

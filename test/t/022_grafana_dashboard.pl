@@ -29,11 +29,13 @@ my %sql_columns = (
 	'Lowest limit headroom' => 'lowest_headroom',
 	'Forks, exits and reaps' => 'forks exits abnormal_exits reaps',
 	'Fork time and reap latency' => 'fork_mean reap_latency_mean',
+	'Replay headroom' => 'headroom',
 );
 # Panels that show data only while this source is active.
 my %needs = (
 	'Forks, exits and reaps' => 'ebpf',
 	'Fork time and reap latency' => 'ebpf',
+	'Replay headroom' => 'replay',
 );
 
 my $dash = dashboard_load(repo_file('monitoring/grafana/dashboard.json'));

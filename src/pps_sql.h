@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * pps_sql.h
+ *	  Helpers shared by the SQL-callable functions (pps_sql*.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PPS_SQL_H
+#define PPS_SQL_H
+
+#include "fmgr.h"
+#include "access/tupdesc.h"
+#include "utils/tuplestore.h"
+
+/* Builds tuples column by column, so NULL handling stays in one place. */
+typedef struct PpsRow
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			ncols;
+	int			col;
+} PpsRow;
+
+extern void pps_row_start(PpsRow *row, TupleDesc tupdesc);
+extern void pps_row_put(PpsRow *row, bool isnull, Datum value);
+extern void pps_row_float(PpsRow *row, bool valid, double v);
+extern void pps_row_int4(PpsRow *row, bool valid, int32 v);
+extern void pps_row_int8(PpsRow *row, bool valid, int64 v);
+extern void pps_row_check(PpsRow *row);
+extern TupleDesc pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store);
+
+#endif							/* PPS_SQL_H */
