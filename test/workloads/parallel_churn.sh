@@ -16,12 +16,13 @@ shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
 SCRIPT=$(mktemp /tmp/pps-churn.XXXXXX.sql)
+# no exec below: the trap must run to remove the script
 trap 'rm -f "$SCRIPT"' EXIT
 chmod a+r "$SCRIPT"
 echo "SELECT pps_parallel_churn($ITER, $WORKERS);" >"$SCRIPT"
 
 if [ "$SECONDS_" -gt 0 ]; then
-	exec pgbench -n -c "$CONC" -j "$CONC" -T "$SECONDS_" -f "$SCRIPT" "$@"
+	pgbench -n -c "$CONC" -j "$CONC" -T "$SECONDS_" -f "$SCRIPT" "$@"
 else
-	exec pgbench -n -c "$CONC" -j "$CONC" -t 1 -f "$SCRIPT" "$@"
+	pgbench -n -c "$CONC" -j "$CONC" -t 1 -f "$SCRIPT" "$@"
 fi
