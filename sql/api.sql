@@ -65,6 +65,13 @@ SELECT bool_and(ok) AS cumulative FROM (
 SELECT (SELECT count FROM pg_postmaster_stats_latency
          WHERE metric = 'connection_setup' AND le_seconds = 'Infinity')
      = (SELECT connections_total FROM pg_postmaster_stats) AS inf_bucket_is_total;
+-- sum_seconds is the histogram's total, the same on every row of a metric.
+SELECT metric, count(DISTINCT sum_seconds) AS one_sum_per_metric,
+       bool_and(sum_seconds >= 0) AS non_negative
+  FROM pg_postmaster_stats_latency GROUP BY metric ORDER BY metric;
+SELECT (SELECT sum_seconds FROM pg_postmaster_stats_latency
+         WHERE metric = 'connection_setup' AND le_seconds = 'Infinity')
+     = (SELECT connection_setup_seconds_total FROM pg_postmaster_stats) AS sum_is_setup_total;
 
 -- This session is a client backend; the checkpointer always runs.
 SELECT backend_type, children >= 1 AS present FROM pg_postmaster_stats_children
@@ -87,8 +94,8 @@ SELECT pg_postmaster_stats_reset();
 SELECT connections_total, auth_failures_total, connection_setup_seconds_total,
        stats_reset > :'reset_before' AS reset_moved
   FROM pg_postmaster_stats;
-SELECT sum(count) AS histogram_after_reset FROM pg_postmaster_stats_latency
- WHERE metric = 'connection_setup';
+SELECT sum(count) AS histogram_after_reset, max(sum_seconds) AS sum_after_reset
+  FROM pg_postmaster_stats_latency WHERE metric = 'connection_setup';
 SELECT count(*) >= :history_before AS history_kept FROM pg_postmaster_stats_history;
 
 -- Shared memory footprint at the default history_size (3600): under 2 MB.

@@ -107,7 +107,8 @@ LANGUAGE C VOLATILE STRICT;
 CREATE FUNCTION pg_postmaster_stats_latency(
     OUT metric text,
     OUT le_seconds float8,
-    OUT count bigint)
+    OUT count bigint,
+    OUT sum_seconds float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_latency'
 LANGUAGE C VOLATILE STRICT;
@@ -378,7 +379,6 @@ WITH sources AS MATERIALIZED (
         ('accept_queue', 'pg_postmaster_listen_drops_total', '{}', c.listen_drops_total, 'counter'),
         ('connection_setup', 'pg_postmaster_connections_total', '{}', c.connections_total, 'counter'),
         ('connection_setup', 'pg_postmaster_connections_auth_failures_total', '{}', c.auth_failures_total, 'counter'),
-        ('connection_setup', 'pg_postmaster_connections_setup_seconds_sum', '{}', c.connection_setup_seconds_total, 'histogram'),
         ('ebpf', 'pg_postmaster_children_forked_total', '{}', c.forks_total, 'counter'),
         ('ebpf', 'pg_postmaster_children_reaped_total', '{}', c.reaps_total, 'counter'),
         ('ebpf', 'pg_postmaster_children_zombies', '{}', c.zombies, 'gauge')
@@ -427,8 +427,7 @@ WITH sources AS MATERIALIZED (
         ) AS v
     UNION ALL
     -- pg_postmaster_stats_latency: one family per histogram (a histogram
-    -- not listed here is pg_postmaster_<metric>_seconds, always shown);
-    -- each _sum is listed with its source's counters above
+    -- not listed here is pg_postmaster_<metric>_seconds, always shown)
     SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || '_bucket',
            jsonb_build_object('le', CASE WHEN l.le_seconds = 'Infinity' THEN '+Inf'
                                          ELSE l.le_seconds::text END),
@@ -436,14 +435,13 @@ WITH sources AS MATERIALIZED (
       FROM pg_postmaster_stats_latency() l
       LEFT JOIN histograms h USING (metric)
     UNION ALL
-    SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || '_count',
-           '{}', l.count, 'histogram'
+    SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || v.suffix,
+           '{}', v.value, 'histogram'
       FROM pg_postmaster_stats_latency() l
       LEFT JOIN histograms h USING (metric)
+     CROSS JOIN LATERAL (VALUES ('_count', l.count::float8),
+                                ('_sum', l.sum_seconds)) AS v(suffix, value)
      WHERE l.le_seconds = 'Infinity'
-    -- TODO(lead): the snapshot, fork, reap and lifetime histograms have no
-    -- _sum: their sums are kept in shared memory (sum_us of each histogram)
-    -- but no view shows them.
     UNION ALL
     -- live children by type; the function raises an error when it cannot
     -- read them, so it runs only while the children source works (an
@@ -468,10 +466,33 @@ WITH sources AS MATERIALIZED (
            s.active::int, 'gauge'
       FROM sources s
     UNION ALL
-    -- a standby's replay capacity over the WAL arrival rate
-    SELECT 'replay', 'pg_postmaster_replay_headroom', '{}', r.replay_headroom, 'gauge'
+    -- a standby's own replay (one local_replay row while in recovery)
+    SELECT 'replay', v.*
       FROM pg_postmaster_stats_replay() r
+     CROSS JOIN LATERAL (VALUES
+        ('pg_postmaster_replay_lag_bytes', '{}'::jsonb, r.replay_lag_bytes::float8, 'gauge'),
+        ('pg_postmaster_replay_lag_seconds', '{}', r.replay_lag_seconds, 'gauge'),
+        ('pg_postmaster_replay_paused', '{}', r.replay_paused::int, 'gauge'),
+        ('pg_postmaster_replay_receive_rate_bytes_per_second', '{}', r.receive_rate_bytes_per_s, 'gauge'),
+        ('pg_postmaster_replay_rate_bytes_per_second', '{}', r.replay_rate_bytes_per_s, 'gauge'),
+        ('pg_postmaster_replay_startup_cpu_busy_ratio', '{}', r.startup_cpu_pct / 100, 'gauge'),
+        ('pg_postmaster_replay_startup_cpu_wait_ratio', '{}', r.startup_cpu_wait_pct / 100, 'gauge'),
+        ('pg_postmaster_replay_capacity_bytes_per_second', '{}', r.replay_capacity_bytes_per_s, 'gauge'),
+        ('pg_postmaster_replay_headroom_ratio', '{}', r.replay_headroom, 'gauge'),
+        ('pg_postmaster_replay_catchup_seconds', '{}', r.catchup_seconds, 'gauge')
+        ) AS v
      WHERE r.kind = 'local_replay'
+    UNION ALL
+    -- a primary's standbys, one series per walsender
+    SELECT 'replay', v.name, jsonb_build_object('application_name', coalesce(r.application_name, ''),
+                                               'walsender_pid', r.walsender_pid::text),
+           v.value, 'gauge'
+      FROM pg_postmaster_stats_replay r
+     CROSS JOIN LATERAL (VALUES
+        ('pg_postmaster_standby_replay_lag_bytes', r.replay_lag_bytes::float8),
+        ('pg_postmaster_standby_replay_lag_seconds', r.replay_lag_seconds)
+        ) AS v(name, value)
+     WHERE r.kind = 'standby'
 )
 SELECT m.name, m.labels, m.value, m.kind
   FROM m

@@ -180,7 +180,7 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	pps_row_float(&row, have, s.conn_setup_p99_seconds);
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->connections_total));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->auth_failures_total));
-	pps_row_float(&row, true, hist.sum_us / 1e6);
+	pps_row_float(&row, true, hist.sum_us * PPS_HIST_UNIT_US);
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->parallel_planned_total));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->parallel_launched_total));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->bgw_registrations_total));
@@ -319,13 +319,15 @@ pps_latency_rows(Tuplestorestate *store, TupleDesc tupdesc, const char *metric,
 
 	for (int k = 0; k < PPS_HIST_BUCKETS; k++)
 	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
 		cumulative += h->bucket[k];
 		values[0] = CStringGetTextDatum(metric);
 		values[1] = Float8GetDatum(pps_hist_upper_seconds(k, unit_seconds));
 		values[2] = Int64GetDatum((int64) cumulative);
+		/* sum_us holds the histogram's own unit (ns for the snapshot one) */
+		values[3] = Float8GetDatum((double) h->sum_us * unit_seconds);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}
 }

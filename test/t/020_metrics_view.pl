@@ -322,7 +322,7 @@ $s->quit;
 $node->stop;
 
 # A hot standby: the view works there, with the replay source active, and
-# pg_postmaster_replay_headroom is the replay view's headroom (absent
+# pg_postmaster_replay_headroom_ratio is the replay view's headroom (absent
 # while it is NULL: an idle startup process gives no capacity estimate).
 my $primary = pps_node('metrics_primary', _init => { allows_streaming => 1 });
 $primary->backup('b');
@@ -336,10 +336,31 @@ $s->set_query_timer_restart();
 is(poll_session($s, q{SELECT active FROM pg_postmaster_stats_sources WHERE source = 'replay'}, 't'),
 	't', 'standby: the replay source is active');
 is( $s->query_safe(q{
-	SELECT (SELECT value FROM pg_postmaster_stats_metrics WHERE name = 'pg_postmaster_replay_headroom')
+	SELECT (SELECT value FROM pg_postmaster_stats_metrics WHERE name = 'pg_postmaster_replay_headroom_ratio')
 	       IS NOT DISTINCT FROM
 	       (SELECT replay_headroom FROM pg_postmaster_stats_replay WHERE kind = 'local_replay')}),
-	't', 'standby: pg_postmaster_replay_headroom is replay_headroom of the local replay row');
+	't', 'standby: pg_postmaster_replay_headroom_ratio is replay_headroom of the local replay row');
+# polled: startup CPU needs the sampler's second reading
+is( poll_session($s, q{
+	SELECT bool_and(m.value IS NOT DISTINCT FROM v.value) AND count(m.value) = 7
+	  FROM pg_postmaster_stats_replay r
+	 CROSS JOIN LATERAL (VALUES
+	    ('pg_postmaster_replay_lag_bytes', r.replay_lag_bytes::float8),
+	    ('pg_postmaster_replay_lag_seconds', r.replay_lag_seconds),
+	    ('pg_postmaster_replay_paused', r.replay_paused::int),
+	    ('pg_postmaster_replay_receive_rate_bytes_per_second', r.receive_rate_bytes_per_s),
+	    ('pg_postmaster_replay_rate_bytes_per_second', r.replay_rate_bytes_per_s),
+	    ('pg_postmaster_replay_startup_cpu_busy_ratio', r.startup_cpu_pct / 100),
+	    ('pg_postmaster_replay_startup_cpu_wait_ratio', r.startup_cpu_wait_pct / 100)) AS v(name, value)
+	  LEFT JOIN pg_postmaster_stats_metrics m USING (name)
+	 WHERE r.kind = 'local_replay'}, 't'),
+	't', 'standby: lag, rates and startup CPU are the local replay row\'s, in base units');
+is( $primary->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_postmaster_stats_metrics
+	 WHERE name = 'pg_postmaster_standby_replay_lag_bytes'
+	   AND labels->>'application_name' = 'metrics_standby'
+	   AND labels->>'walsender_pid' = (SELECT pid::text FROM pg_stat_replication)}),
+	'1', 'primary: its standby\'s replay lag in bytes, labelled with application_name and walsender pid');
 cmp_ok($s->query_safe(q{SELECT count(DISTINCT name) FROM pg_postmaster_stats_metrics}), '>=', 30,
 	'standby: the view answers with the other sources\' metrics too');
 $s->quit;

@@ -22,7 +22,7 @@ my $missing = monitoring_binaries_missing();
 plan skip_all => "needs Debian's exporter and Prometheus: $missing" if $missing;
 
 my $cluster_name = 'pps "fleet" \\ 1';
-my $node = pps_node('stack');
+my $node = pps_node('stack', _init => { allows_streaming => 1 });
 restart_with_cluster_name($node, $cluster_name);
 $node->safe_psql('postgres', 'CREATE ROLE pps_exporter LOGIN IN ROLE pg_monitor');
 my $s = $node->background_psql('postgres');
@@ -43,22 +43,48 @@ sub same_view
 }
 
 # A scrape between two identical readings of the view (no sample, no
-# connection in between) must show exactly those values.
-my ($view, $scrape);
-for (1 .. 30)
+# connection in between) must show exactly those values: every series of
+# the view, with its value, and no pg_postmaster_ series besides.
+sub scrape_matches_view
 {
-	my $before = view_metrics($s);
-	my $text = http_get($exporter->{url});
-	my $after = view_metrics($s);
-	if (same_view($before, $after))
+	my ($session, $exp, $what) = @_;
+	my ($view, $scrape);
+	for (1 .. 30)
 	{
-		($view, $scrape) = ($before, parse_exposition($text));
-		last;
+		my $before = view_metrics($session);
+		my $text = http_get($exp->{url});
+		my $after = view_metrics($session);
+		if (same_view($before, $after))
+		{
+			($view, $scrape) = ($before, parse_exposition($text));
+			last;
+		}
 	}
+	ok($view, "$what: a scrape between two identical readings of the view");
+	$view //= {};
+	$scrape //= { types => {}, samples => {}, help => {} };
+
+	my (@absent, @different, @extra);
+	for my $key (sort keys %$view)
+	{
+		my $e = $scrape->{samples}{$key};
+		if (!$e) { push @absent, $key; next; }
+		push @different, "$key: view $view->{$key}{value}, exporter $e->{value}"
+		  unless $e->{value} ne 'NaN' && $e->{value} == $view->{$key}{value};
+	}
+	for my $key (sort keys %{ $scrape->{samples} })
+	{
+		my $e = $scrape->{samples}{$key};
+		push @extra, $e->{line} if $e->{name} =~ /^pg_postmaster_/ && !$view->{$key};
+	}
+	is(join("\n", @absent), '', "$what: every series of the view is in the scrape");
+	is(join("\n", @different), '', "$what: with the same value");
+	is(join("\n", @extra), '', "$what: the scrape has no pg_postmaster_ series the view does not have");
+	is($scrape->{samples}{'pg_exporter_last_scrape_error{}'}{value}, '0', "$what: no query failed");
+	return ($view, $scrape);
 }
-ok($view, 'a scrape between two identical readings of the view');
-$view //= {};
-$scrape //= { types => {}, samples => {}, help => {} };
+
+my ($view, $scrape) = scrape_matches_view($s, $exporter, 'primary');
 
 my %kind;
 for my $m (values %$view)
@@ -73,29 +99,11 @@ for my $family (sort keys %kind)
 	is($scrape->{types}{$family}, $kind{$family}, "$family: # TYPE $kind{$family}");
 	like($scrape->{help}{$family} // '', qr/\w+ \w+/, "$family: # HELP describes it");
 }
-
-my (@absent, @different);
-for my $key (sort keys %$view)
+for my $family (grep { $kind{$_} eq 'histogram' } sort keys %kind)
 {
-	my $e = $scrape->{samples}{$key};
-	if (!$e) { push @absent, $key; next; }
-	push @different, "$key: view $view->{$key}{value}, exporter $e->{value}"
-	  unless $e->{value} ne 'NaN' && $e->{value} == $view->{$key}{value};
+	my ($sum) = grep { $_->{name} eq "${family}_sum" } values %{ $scrape->{samples} };
+	ok($sum && $sum->{value} ne 'NaN' && $sum->{value} >= 0, "$family: _sum is a number");
 }
-is(join("\n", @absent), '', 'every series of the view is in the scrape');
-is(join("\n", @different), '', 'with the same value');
-
-my @extra;
-for my $key (sort keys %{ $scrape->{samples} })
-{
-	my $e = $scrape->{samples}{$key};
-	next unless $e->{name} =~ /^pg_postmaster_/ && !$view->{$key};
-	# no view shows the snapshot histogram's sum yet (README)
-	next if $e->{name} eq 'pg_postmaster_snapshot_seconds_sum' && $e->{value} eq 'NaN';
-	push @extra, $e->{line};
-}
-is(join("\n", @extra), '', 'and the scrape has no pg_postmaster_ series the view does not have');
-is($scrape->{samples}{'pg_exporter_last_scrape_error{}'}{value}, '0', 'no query failed');
 is(join(',', map { $_->{value} } grep { $_->{name} eq 'pg_exporter_user_queries_load_error' }
 	  values %{ $scrape->{samples} }), '0', 'the queries file loaded');
 
@@ -179,6 +187,36 @@ is($off->{samples}{'pg_postmaster_stats_source_active{source="snapshot_probe"}'}
 	'pg_postmaster_stats_source_active{source="snapshot_probe"} says why');
 ok($off->{types}{pg_postmaster_connections_total}, 'the other sources are still exported');
 is($off->{samples}{'pg_exporter_last_scrape_error{}'}{value}, '0', 'and no query failed');
+
+# ---- replay: a standby's own replay, and the primary's standbys --------------
+
+$node->backup('b');
+my $standby = PostgreSQL::Test::Cluster->new('stack_standby');
+$standby->init_from_backup($node, 'b', has_streaming => 1);
+$standby->start;
+$s->query_safe('CREATE TABLE replay_t(i int); INSERT INTO replay_t VALUES (1)');
+$node->wait_for_catchup($standby);
+my $ss = $standby->background_psql('postgres');
+$ss->set_query_timer_restart();
+# lag, paused, rates and catch-up (0: caught up) at once; startup CPU after
+# the sampler's second reading
+poll_session($ss, q{SELECT count(*) FROM pg_postmaster_stats_metrics WHERE name LIKE 'pg_postmaster_replay_%'}, '8');
+poll_session($s, q{SELECT count(*) FROM pg_postmaster_stats_metrics WHERE name = 'pg_postmaster_standby_replay_lag_bytes'
+	AND labels->>'application_name' = 'stack_standby'}, '1');
+my $standby_exporter = start_exporter($standby, 'pps_exporter');
+http_get($standby_exporter->{url});
+my ($sview, $sscrape) = scrape_matches_view($ss, $standby_exporter, 'standby');
+is(join(' ', sort grep { /^pg_postmaster_replay_/ } keys %{ $sscrape->{types} }),
+	'pg_postmaster_replay_catchup_seconds pg_postmaster_replay_lag_bytes pg_postmaster_replay_lag_seconds pg_postmaster_replay_paused '
+	  . 'pg_postmaster_replay_rate_bytes_per_second pg_postmaster_replay_receive_rate_bytes_per_second '
+	  . 'pg_postmaster_replay_startup_cpu_busy_ratio pg_postmaster_replay_startup_cpu_wait_ratio',
+	'the standby exports its replay lag, rates, startup CPU and catch-up time (capacity and headroom need a busy startup process)');
+my ($pview, $pscrape) = scrape_matches_view($s, $exporter, 'primary with a standby');
+my ($lag) = grep { $_->{name} eq 'pg_postmaster_standby_replay_lag_bytes' } values %{ $pscrape->{samples} };
+like($lag ? $lag->{line} : '', qr/application_name="stack_standby"/,
+	'the primary exports its standby\'s replay lag labelled with its application_name');
+$ss->quit;
+$standby->stop;
 
 stop_all();
 $s->quit;

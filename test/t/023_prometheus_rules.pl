@@ -33,6 +33,6 @@ for my $alert (qw(PostmasterBusy PostmasterAcceptBacklog PostmasterListenDrops
 }
 like($text, qr/pg_postmaster:cpu_busy_ratio:avg1m > 0\.8\n/, 'busy means over 80%');
 like($text, qr/pg_postmaster_listen_queue_depth > 0\n\s+for: 1m\n/, 'a backlog must last a minute');
-like($text, qr/pg_postmaster_replay_headroom < 1\.2\n/, 'replay headroom under 1.2');
+like($text, qr/pg_postmaster_replay_headroom_ratio < 1\.2\n/, 'replay headroom under 1.2');
 
 done_testing();
