@@ -55,6 +55,7 @@ typedef struct PpsSample
 	double		pm_cpu_pct;
 	double		pm_cpu_user_pct;
 	double		pm_cpu_system_pct;
+	double		pm_cpu_wait_pct;	/* runnable but not running */
 	double		pm_voluntary_ctxsw_per_s;
 	double		pm_involuntary_ctxsw_per_s;
 	int64		pm_rss_bytes;

@@ -168,6 +168,7 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	pps_row_float(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_cpu_pct);
 	pps_row_float(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_cpu_user_pct);
 	pps_row_float(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_cpu_system_pct);
+	pps_row_float(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_cpu_wait_pct);
 	pps_row_int8(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_rss_bytes);
 	pps_row_int8(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_pagetable_bytes);
 	pps_row_int4(&row, have && HAS(&s, PPS_SRC_POSTMASTER), s.pm_children);
@@ -219,6 +220,7 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	pps_row_float(&row, pm, s->pm_cpu_pct);
 	pps_row_float(&row, pm, s->pm_cpu_user_pct);
 	pps_row_float(&row, pm, s->pm_cpu_system_pct);
+	pps_row_float(&row, pm, s->pm_cpu_wait_pct);
 	pps_row_float(&row, pm, s->pm_voluntary_ctxsw_per_s);
 	pps_row_float(&row, pm, s->pm_involuntary_ctxsw_per_s);
 	pps_row_int8(&row, pm, s->pm_rss_bytes);

@@ -164,6 +164,7 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 	if (s->has_rates && prev.pm_ok)
 	{
 		s->pm_cpu_pct = 100.0 * (pm.runtime_ns - prev.pm.runtime_ns) / 1e9 / seconds;
+		s->pm_cpu_wait_pct = 100.0 * (pm.rundelay_ns - prev.pm.rundelay_ns) / 1e9 / seconds;
 		if (slow.ticks_ok)
 		{
 			s->pm_cpu_user_pct = s->pm_cpu_pct * slow.user_share;
@@ -495,6 +496,7 @@ pps_worker_tick(void)
 
 	/* rates stay NaN (NULL in SQL) unless a source can compute them */
 	s.pm_cpu_pct = s.pm_cpu_user_pct = s.pm_cpu_system_pct = get_float8_nan();
+	s.pm_cpu_wait_pct = get_float8_nan();
 	s.pm_voluntary_ctxsw_per_s = s.pm_involuntary_ctxsw_per_s = get_float8_nan();
 	s.listen_drops_per_s = get_float8_nan();
 	s.connections_per_s = s.auth_failures_per_s = get_float8_nan();

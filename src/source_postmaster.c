@@ -105,7 +105,13 @@ pps_pm_read(pid_t pid, PpsPmReading *r, char *err, size_t errlen)
 		snprintf(err, errlen, "could not read %s: %m (a kernel without CONFIG_SCHED_INFO?)", path);
 		return false;
 	}
-	r->runtime_ns = strtoull(buf, NULL, 10);
+	{
+		char	   *end;
+
+		/* "<on-CPU ns> <run-queue wait ns> <timeslices>" */
+		r->runtime_ns = strtoull(buf, &end, 10);
+		r->rundelay_ns = strtoull(end, NULL, 10);
+	}
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
 	if (pps_read_file(path, buf, sizeof(buf)) < 0)

@@ -14,6 +14,7 @@
 typedef struct PpsPmReading
 {
 	uint64		runtime_ns;		/* on-CPU time, /proc/<pid>/schedstat */
+	uint64		rundelay_ns;	/* runnable, waiting for a CPU (schedstat) */
 	int64		voluntary_ctxsw;
 	int64		involuntary_ctxsw;
 	int64		rss_bytes;

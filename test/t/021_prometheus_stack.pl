@@ -28,7 +28,7 @@ $node->safe_psql('postgres', 'CREATE ROLE pps_exporter LOGIN IN ROLE pg_monitor'
 my $s = $node->background_psql('postgres');
 $s->set_query_timer_restart();
 poll_session($s, $local_sources_active, 't');
-poll_session($s, q{SELECT count(*) FROM pg_postmaster_stats_metrics WHERE name LIKE 'pg_postmaster_cpu%'}, '3');
+poll_session($s, q{SELECT count(*) FROM pg_postmaster_stats_metrics WHERE name LIKE 'pg_postmaster_cpu%'}, '4');
 
 my $exporter = start_exporter($node, 'pps_exporter');
 http_get($exporter->{url});    # the first scrape opens the exporter's connection

@@ -18,7 +18,7 @@ use Test::More;
 
 # The panels, and the columns each SQL variant returns after "time".
 my %sql_columns = (
-	'Postmaster CPU' => 'busy user system',
+	'Postmaster CPU' => 'busy user system waiting_for_cpu',
 	'Accept queue' => 'depth drops_per_s',
 	'Connections per second' => 'connections auth_failures',
 	'Connection setup time' => 'mean p99',
