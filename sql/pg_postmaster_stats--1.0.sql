@@ -300,17 +300,18 @@ CREATE FUNCTION pg_postmaster_stats_replay(
     OUT prefetch_io_depth integer,
     OUT wal_generated_bytes_per_s float8,
     OUT wal_records_per_s float8,
-    OUT wal_fpi_per_s float8)
+    OUT wal_fpi_per_s float8,
+    OUT application_name text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_replay'
 LANGUAGE C VOLATILE STRICT;
 
--- application_name and client_addr of each standby's walsender, as in
--- pg_stat_replication.  pg_stat_get_activity(NULL) would list every backend:
--- the local row asks for pid 0, which matches none.
+-- client_addr of each standby's walsender, as in pg_stat_replication.
+-- pg_stat_get_activity(NULL) would list every backend: the local row asks
+-- for pid 0, which matches none.
 CREATE VIEW pg_postmaster_stats_replay AS
     SELECT r.kind, r.sampled_at, r.walsender_pid,
-           a.application_name, a.client_addr,
+           r.application_name, a.client_addr,
            r.walsender_state, r.sent_lsn, r.received_lsn, r.flushed_lsn,
            r.replayed_lsn, r.replay_lag_bytes, r.replay_lag_seconds, r.state,
            r.replay_paused, r.last_xact_replay_time,
@@ -490,7 +491,7 @@ WITH sources AS MATERIALIZED (
     SELECT 'replay', v.name, jsonb_build_object('application_name', coalesce(r.application_name, ''),
                                                'walsender_pid', r.walsender_pid::text),
            v.value, 'gauge'
-      FROM pg_postmaster_stats_replay r
+      FROM pg_postmaster_stats_replay() r
      CROSS JOIN LATERAL (VALUES
         ('pg_postmaster_standby_replay_lag_bytes', r.replay_lag_bytes::float8),
         ('pg_postmaster_standby_replay_lag_seconds', r.replay_lag_seconds)

@@ -35,109 +35,46 @@
 #include "utils/timestamp.h"
 
 #include "pps_compat.h"
+#include "pps_loop.h"
 #include "pps_procfs.h"
+#include "source_children.h"
 #include "limits_internal.h"
 
 PpsLimitsSlow pps_limits_slow;
 bool		pps_limits_slow_initialised = false;
 
-static PgBackendStatus *pps_limits_be_array = NULL;
-static int	pps_limits_be_slots = 0;
-
 /* ---------- backend status array: pids of client backends ---------- */
 
-/* Attach the way source_children.c does; see there. */
+typedef struct PpsLimitsPidsArg
+{
+	pid_t	   *pids;
+	int			max;
+	int			n;
+} PpsLimitsPidsArg;
+
 static bool
-pps_limits_be_attach(char *err, size_t errlen)
+pps_limits_try_client_pids(void *arg, char *err, size_t errlen)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	volatile bool ok = false;
+	PpsLimitsPidsArg *a = arg;
 
-	if (pps_limits_be_array != NULL)
-		return true;
-
-	PG_TRY();
-	{
-		int			slots = PPS_BACKEND_STATUS_SLOTS();
-		bool		found;
-		PgBackendStatus *arr;
-
-		arr = ShmemInitStruct("Backend Status Array",
-							  mul_size(sizeof(PgBackendStatus), slots), &found);
-		if (found)
-		{
-			pps_limits_be_array = arr;
-			pps_limits_be_slots = slots;
-			ok = true;
-		}
-		else
-			snprintf(err, errlen, "the server has no \"Backend Status Array\" in shared memory");
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		snprintf(err, errlen, "could not attach to the backend status array: %s",
-				 edata->message);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	return ok;
-}
-
-/* pid of entry i if it is a client backend, else 0 */
-static int
-pps_limits_be_client_pid(int i)
-{
-	volatile PgBackendStatus *be = &pps_limits_be_array[i];
-
-	/* a writer holds the count odd for a few instructions; do not spin on it */
-	for (int attempt = 0; attempt < 100; attempt++)
-	{
-		int			before;
-		int			after;
-		int			pid;
-		BackendType type;
-
-		pgstat_begin_read_activity(be, before);
-		pid = be->st_procpid;
-		type = be->st_backendType;
-		pgstat_end_read_activity(be, after);
-		if (pgstat_read_activity_complete(before, after))
-			return type == B_BACKEND && pid > 0 ? pid : 0;
-	}
-	return 0;
+	a->n = pps_children_pids(B_BACKEND, a->pids, a->max, err, errlen);
+	return a->n >= 0;
 }
 
 /*
- * Up to max client backend pids, spread evenly over the array so that the
- * sample is not only the oldest slots.  -1 if the array is unavailable.
+ * Up to max client backend pids, spread over the backend status array;
+ * -1 if it is unavailable (attaching can ERROR: caught, the probe keeps
+ * running).
  */
 static int
 pps_limits_client_pids(pid_t *pids, int max, char *err, size_t errlen)
 {
-	int			nclients = 0;
-	int			stride;
-	int			seen = 0;
-	int			n = 0;
+	PpsLimitsPidsArg a = {pids, max, -1};
 
-	if (!pps_limits_be_attach(err, errlen))
+	if (!pps_try(pps_limits_try_client_pids, &a, "could not attach to the backend status array",
+				 err, errlen))
 		return -1;
-	for (int i = 0; i < pps_limits_be_slots; i++)
-		if (pps_limits_be_client_pid(i) > 0)
-			nclients++;
-	stride = Max(nclients / max, 1);
-	for (int i = 0; i < pps_limits_be_slots && n < max; i++)
-	{
-		int			pid = pps_limits_be_client_pid(i);
-
-		if (pid > 0 && seen++ % stride == 0)
-			pids[n++] = pid;
-	}
-	return n;
+	return a.n;
 }
 
 /*

@@ -195,4 +195,14 @@ pps_wal_stats_read(int64 *records, int64 *fpi)
 
 /* ---- end of replay source ---------------------------------------------- */
 
+/*
+ * The local copy of the backend status array (what pg_stat_activity reads),
+ * 1-based.  PG17 renamed the accessor.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PPS_LOCAL_BEENTRY(i) pgstat_get_local_beentry_by_index(i)
+#else
+#define PPS_LOCAL_BEENTRY(i) pgstat_fetch_stat_local_beentry(i)
+#endif
+
 #endif							/* PPS_COMPAT_H */

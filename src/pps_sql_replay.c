@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "replication/walreceiver.h"
 #include "replication/walsender.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
@@ -50,6 +51,26 @@ static void
 pps_row_text(PpsRow *row, const char *s)
 {
 	pps_row_put(row, s == NULL, s ? CStringGetTextDatum(s) : (Datum) 0);
+}
+
+/*
+ * application_name of a walsender, from this backend's copy of the status
+ * array (built once per transaction, as for pg_stat_activity); NULL if it
+ * is gone.  Only queries that return standby rows pay for the copy.
+ */
+static const char *
+pps_replay_appname(int pid)
+{
+	int			n = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *l = PPS_LOCAL_BEENTRY(i);
+
+		if (l != NULL && l->backendStatus.st_procpid == pid)
+			return l->backendStatus.st_appname;
+	}
+	return NULL;
 }
 
 static void
@@ -88,6 +109,7 @@ pps_replay_local_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsReplayS
 	pps_row_put(&row, true, (Datum) 0); /* wal_generated_bytes_per_s */
 	pps_row_put(&row, true, (Datum) 0); /* wal_records_per_s */
 	pps_row_put(&row, true, (Datum) 0); /* wal_fpi_per_s */
+	pps_row_put(&row, true, (Datum) 0); /* application_name */
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }
@@ -120,6 +142,7 @@ pps_replay_standby_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsWalSe
 	pps_row_float(&row, primary_st != NULL, primary_st ? primary_st->wal_generated_bytes_per_s : 0);
 	pps_row_float(&row, primary_st != NULL, primary_st ? primary_st->wal_records_per_s : 0);
 	pps_row_float(&row, primary_st != NULL, primary_st ? primary_st->wal_fpi_per_s : 0);
+	pps_row_text(&row, pps_replay_appname(w->pid));
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }

@@ -252,34 +252,21 @@ pps_sample_connsetup(PpsSample *s, double seconds)
 	prev.conn_setup = hist;
 }
 
+static bool
+pps_try_children_read(void *arg, char *err, size_t errlen)
+{
+	return pps_children_read((PpsChildrenReading *) arg, err, errlen);
+}
+
 static void
 pps_sample_children(PpsSample *s)
 {
 	PpsChildrenReading r;
 	char		err[PPS_DETAIL_LEN];
-	bool		ok;
-	MemoryContext oldcxt = CurrentMemoryContext;
 
 	/* attaching can ERROR if the array's size is not what we computed */
-	PG_TRY();
-	{
-		ok = pps_children_read(&r, err, sizeof(err));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		snprintf(err, sizeof(err), "could not attach to the backend status array: %s",
-				 edata->message);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-
-	if (!ok)
+	if (!pps_try(pps_try_children_read, &r, "could not attach to the backend status array",
+				 err, sizeof(err)))
 	{
 		pps_sources_set(PPS_SRC_CHILDREN, false, "%s", err);
 		prev.children_ok = false;

@@ -77,23 +77,10 @@ pps_children_read(PpsChildrenReading *r, char *err, size_t errlen)
 
 	for (int i = 0; i < pps_be_slots; i++)
 	{
-		volatile PgBackendStatus *be = &pps_be_array[i];
 		int			pid;
 		int			type;
 
-		for (;;)
-		{
-			int			before;
-			int			after;
-
-			pgstat_begin_read_activity(be, before);
-			pid = be->st_procpid;
-			type = (int) be->st_backendType;
-			pgstat_end_read_activity(be, after);
-			if (pgstat_read_activity_complete(before, after))
-				break;
-			CHECK_FOR_INTERRUPTS();
-		}
+		pps_children_read_entry(&pps_be_array[i], &pid, &type);
 		if (pid > 0 && type >= 0 && type < PPS_MAX_BACKEND_TYPES)
 		{
 			r->by_type[type]++;
@@ -165,6 +152,43 @@ pps_children_find_pid(int backend_type, int *slot_hint, char *err, size_t errlen
 	}
 	*slot_hint = -1;
 	return 0;
+}
+
+/*
+ * Up to max pids of live processes of the given type, spread evenly over
+ * the array so that a sample is not only the oldest slots; -1 (with err
+ * set) if the array cannot be read.
+ */
+int
+pps_children_pids(int backend_type, pid_t *pids, int max, char *err, size_t errlen)
+{
+	int			matching = 0;
+	int			stride;
+	int			seen = 0;
+	int			n = 0;
+
+	if (!pps_children_attach(err, errlen))
+		return -1;
+	for (int i = 0; i < pps_be_slots; i++)
+	{
+		int			pid;
+		int			type;
+
+		pps_children_read_entry(&pps_be_array[i], &pid, &type);
+		if (pid > 0 && type == backend_type)
+			matching++;
+	}
+	stride = Max(matching / Max(max, 1), 1);
+	for (int i = 0; i < pps_be_slots && n < max; i++)
+	{
+		int			pid;
+		int			type;
+
+		pps_children_read_entry(&pps_be_array[i], &pid, &type);
+		if (pid > 0 && type == backend_type && seen++ % stride == 0)
+			pids[n++] = pid;
+	}
+	return n;
 }
 
 const char *

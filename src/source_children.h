@@ -27,5 +27,7 @@ extern int32 pps_children_in_procarray(void);
 extern bool pps_children_type_in_procarray(int backend_type);
 extern int	pps_children_find_pid(int backend_type, int *slot_hint,
 								  char *err, size_t errlen);
+extern int	pps_children_pids(int backend_type, pid_t *pids, int max,
+							  char *err, size_t errlen);
 
 #endif							/* SOURCE_CHILDREN_H */

@@ -47,6 +47,7 @@
 #include "utils/memutils.h"
 
 #include "pps_compat.h"
+#include "pps_loop.h"
 #include "pps_shmem.h"
 #include "source_children.h"
 #include "source_replay.h"
@@ -248,34 +249,26 @@ pps_replay_startup_cpu(bool *cpu_ok, uint64 *ns, uint64 *wait_ns)
  * Attach to the prefetcher's counters once.  ShmemInitStruct ERRORs if the
  * size differs from ours; the message is kept and the attach not retried.
  */
+static bool
+pps_replay_attach_prefetch_segment(void *arg, char *err, size_t errlen)
+{
+	bool		found;
+	PpsXLogPrefetchStats *p;
+
+	p = ShmemInitStruct(PPS_PREFETCH_SEGMENT_NAME, sizeof(PpsXLogPrefetchStats), &found);
+	if (found)
+		prefetch_stats = p;
+	else
+		strlcpy(err, "the server has no \"" PPS_PREFETCH_SEGMENT_NAME "\" in shared memory", errlen);
+	return found;
+}
+
 static void
 pps_replay_attach_prefetch(void)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		bool		found;
-		PpsXLogPrefetchStats *p;
-
-		p = ShmemInitStruct(PPS_PREFETCH_SEGMENT_NAME, sizeof(PpsXLogPrefetchStats), &found);
-		if (found)
-			prefetch_stats = p;
-		else
-			strlcpy(prefetch_err, "the server has no \"" PPS_PREFETCH_SEGMENT_NAME "\" in shared memory",
-					sizeof(prefetch_err));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		snprintf(prefetch_err, sizeof(prefetch_err), "%s", edata->message);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	pps_try(pps_replay_attach_prefetch_segment, NULL,
+			"could not attach to \"" PPS_PREFETCH_SEGMENT_NAME "\"",
+			prefetch_err, sizeof(prefetch_err));
 	prefetch_unavailable = prefetch_stats == NULL;
 }
 #endif
@@ -347,6 +340,13 @@ pps_replay_read(PpsReplayReading *r)
 		pps_replay_read_standby(r);
 	else
 		pps_replay_read_primary(r);
+}
+
+static bool
+pps_replay_try_read(void *arg, char *err, size_t errlen)
+{
+	pps_replay_read((PpsReplayReading *) arg);
+	return true;
 }
 
 /* Per-second rate of a counter; one that went backwards was reset. */
@@ -565,8 +565,6 @@ pps_replay_sample(PpsSample *s, double seconds)
 {
 	PpsReplayReading cur;
 	PpsReplayState st;
-	MemoryContext oldcxt = CurrentMemoryContext;
-	bool		ok = true;
 	char		err[PPS_DETAIL_LEN];
 
 	s->replay_lag_bytes = -1;
@@ -574,24 +572,7 @@ pps_replay_sample(PpsSample *s, double seconds)
 	s->startup_cpu_pct = s->replay_headroom = get_float8_nan();
 	s->wal_generated_bytes_per_s = get_float8_nan();
 
-	PG_TRY();
-	{
-		pps_replay_read(&cur);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		snprintf(err, sizeof(err), "could not read the replay state: %s", edata->message);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-
-	if (!ok)
+	if (!pps_try(pps_replay_try_read, &cur, "could not read the replay state", err, sizeof(err)))
 	{
 		pps_sources_set(PPS_SRC_REPLAY, false, "%s", err);
 		prev_ok = false;
