@@ -335,7 +335,7 @@ bench_workload() {
 			fi
 			log "$name round $r/$RUNS $side tps=$RUN_TPS server_cpu_us_per_tx=$RUN_CPU_US" \
 				"idle_neighbour_cpu_pct=$RUN_NEIGHBOUR_PCT pps_bpf_programs=$RUN_BPF" \
-				"${RUN_SCRAPES:+scrapes=$RUN_SCRAPES failed=$RUN_FAILED}"
+				${RUN_SCRAPES:+"scrapes=$RUN_SCRAPES failed=$RUN_FAILED"}
 		done
 		pr+=("$(ratio "${tw[r - 1]}" "${tn[r - 1]}")")
 	done
