@@ -16,6 +16,7 @@ PPS_APT_PACKAGES=(
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev	# the eBPF loader
 	libcap-dev libcap2-bin		# its capability handling; setcap
 	prometheus prometheus-postgres-exporter	# monitoring tests (test/t/021-023)
+	bpftrace					# independent counts in test/scenarios and test/bench
 )
 
 # Services the packages above would start on their default ports (9090,

@@ -11,6 +11,9 @@
 # huge-page pool need root):
 #   test/scenarios/run.sh [--update-readme] [SCENARIO...]
 #   QUICK=1 test/scenarios/run.sh        # a few minutes instead of ~20
+# It first installs what it needs on Debian 12 (test/lib/install-deps.sh:
+# packages, then the extension built from this tree, with the loader's
+# capabilities); SKIP_INSTALL=1 measures the installed build as it is.
 # Scenarios: connection_storm agreement parallel_on_storm huge_pages
 # idle_connections replay_backlog (each is test/scenarios/NAME.sh; their
 # knobs are documented at their top).  NO_COST=1 skips the cost benchmark.
@@ -40,6 +43,13 @@ done
 # no names: everything, the cost benchmark last (another script, optional)
 [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}" cost)
 [[ $EUID -eq 0 ]] || { echo "run.sh: run as root" >&2; exit 2; }
+
+if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
+	# shellcheck source=../lib/install-deps.sh
+	. "$REPO/test/lib/install-deps.sh"
+	pps_install_packages
+	pps_build_install "$REPO" >&2
+fi
 
 OUT=${OUT_DIR:-$(mktemp -d /tmp/pps_scenarios.XXXXXX)}
 mkdir -p "$OUT"
