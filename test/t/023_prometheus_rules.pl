@@ -25,7 +25,7 @@ like($out, qr/SUCCESS/, 'promtool test rules: every unit test passes') or diag("
 
 my $text = slurp_file($rules);
 my $unit = slurp_file($tests);
-for my $alert (qw(PostmasterBusy PostmasterAcceptBacklog PostmasterListenDrops
+for my $alert (qw(PostmasterBusy PostmasterStarved PostmasterAcceptBacklog PostmasterListenDrops
 	ParallelWorkerShortfall ReplayHeadroomLow PostmasterStatsSourceInactive))
 {
 	like($text, qr/- alert: $alert\n/, "$alert is defined");
