@@ -166,3 +166,6 @@ $charts
 </body></html>
 HTML
 close $fh;
+
+# the caller sizes the screenshot: four panels per row
+print scalar(@charts), "\n";

@@ -71,10 +71,12 @@ as_owner bash "$W/storm.sh" -C 8 -P 2 -w 3 -T 12 >/dev/null 2>&1
 sleep 8
 TO=$(date +%s)
 
-perl "$HERE/render-dashboard.pl" "$FROM" "$TO" 1s "$WORK/dashboard.html" -- -U pps_grafana
+panels=$(perl "$HERE/render-dashboard.pl" "$FROM" "$TO" 1s "$WORK/dashboard.html" -- -U pps_grafana)
+# a header, then rows of four 250-pixel panels
+height=$((80 + (panels + 3) / 4 * 250))
 chmod 644 "$WORK/dashboard.html"
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
 	--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
-	--user-data-dir="$WORK/chromium" --screenshot="$OUT" --window-size=1420,580 \
+	--user-data-dir="$WORK/chromium" --screenshot="$OUT" --window-size=1420,"$height" \
 	"file://$WORK/dashboard.html" 2>/dev/null
 echo "wrote $OUT"
