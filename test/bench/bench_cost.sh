@@ -63,6 +63,8 @@
 #   COST_WORKLOADS ["select_only connect write"]  which, in this order
 #   WARMUP [5]          seconds of pgbench -S per side before measuring
 #   QUICK [0]           1: RUNS=2 DURATION=5 SCALE=2 WARMUP=2 unless set
+#   SCRAPE [1]          0: no 1 Hz scrape in the with runs (the extension's
+#                       own cost, without the exporter's)
 #   CLIENT_HOST [socket dir]  where pgbench connects (or 127.0.0.1)
 #   EXPORTER [/usr/bin/prometheus-postgres-exporter]
 #   PGBIN [/usr/lib/postgresql/15/bin], KEEP_WORK [0]
@@ -86,6 +88,7 @@ COST_WORKLOADS=${COST_WORKLOADS:-"select_only connect write"}
 PGBENCH_CLIENTS=${CLIENTS:-4}
 PGBENCH_THREADS=${THREADS:-2}
 EXPORTER=${EXPORTER:-/usr/bin/prometheus-postgres-exporter}
+SCRAPE=${SCRAPE:-1}
 TARGET=0.99
 MAX_CONNECTIONS=100
 
@@ -279,7 +282,7 @@ measure() {
 	[[ $side == with ]] && e0=$(exporter_ticks)
 	s0=$(scrapes_ok) f0=$(scrapes_failed)
 	t0=${EPOCHREALTIME/./}
-	[[ $side == with ]] && touch "$WORK/scraping"
+	[[ $side == with && $SCRAPE == 1 ]] && touch "$WORK/scraping"
 	pgbench_once "$port" "$@"
 	rm -f "$WORK/scraping"
 	[[ -n $PGB_TPS && -n $PGB_TX ]] || die "no tps in pgbench output"
@@ -367,7 +370,7 @@ bench_workload() {
 	cmp="ratio $tps_ratio (paired median $paired) $met; server CPU/tx ratio $cpu_ratio $ccmp $TARGET"
 	((failed == 0)) || cmp+="; $failed failed scrapes"
 	RESULT_LINES[$name]=$(printf 'RESULT\tcost_%s\tmedian %s tps (%d runs); CPU/tx %s µs\tmedian %s tps; CPU/tx %s µs\t%s' \
-		"$name" "$mw" "$RUNS" "$mcw" "$mn" "$mcn" "$cmp")
+		"$name$([[ $SCRAPE == 1 ]] || echo _without_scrape)" "$mw" "$RUNS" "$mcw" "$mn" "$mcn" "$cmp")
 }
 
 for w in $COST_WORKLOADS; do

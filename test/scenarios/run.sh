@@ -16,7 +16,8 @@
 # capabilities); SKIP_INSTALL=1 measures the installed build as it is.
 # Scenarios: connection_storm agreement parallel_on_storm huge_pages
 # idle_connections replay_backlog (each is test/scenarios/NAME.sh; their
-# knobs are documented at their top).  NO_COST=1 skips the cost benchmark.
+# knobs are documented at their top).  NO_COST=1 skips the cost benchmark
+# (run twice: everything, then pgbench -S without the exporter's scrape).
 #
 # A scenario that fails gets a row saying so (its log is in the output
 # directory) and the others still run; the exit status is then 1.
@@ -81,6 +82,9 @@ for n in "${names[@]}"; do
 		# written by someone else, in parallel: run it if it is there
 		[[ ${NO_COST:-0} != 1 && -f $REPO/test/bench/bench_cost.sh ]] || continue
 		run_one cost bash "$REPO/test/bench/bench_cost.sh"
+		# the same without the 1 Hz exporter scrape: the extension's own share
+		run_one cost_without_scrape env SCRAPE=0 COST_WORKLOADS=select_only \
+			bash "$REPO/test/bench/bench_cost.sh"
 	else
 		run_one "$n" bash "$HERE/$n.sh"
 	fi
