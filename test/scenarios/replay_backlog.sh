@@ -49,10 +49,11 @@ pgbench_init "$PPORT"
 log "standby: pg_basebackup from port $PPORT, port $SPORT"
 as_pg "$PGBIN/pg_basebackup" -h "$WORK" -p "$PPORT" -U postgres -D "$WORK/standby" -R -X stream --checkpoint fast \
 	>"$WORK/basebackup.log" 2>&1 || die "pg_basebackup failed, see $WORK/basebackup.log"
-# The catch-up below is timed by a loop on the standby; pruning records in
-# the backlog conflict with its snapshots.  Replay waits for each loop
-# statement (10 ms) instead of cancelling it: a cancelled statement inside
-# the loop's exception block would end the session.
+# The catch-up's polls (below) must neither be cancelled nor slow replay:
+# replay waits for a conflicting poll (well under a millisecond) instead of
+# cancelling it.  With the default 30 s the budget counts from the WAL's
+# arrival, long past for a paused backlog, so every conflict would cancel
+# (or, between two statements, end the session).
 printf 'port = %s\nmax_standby_streaming_delay = -1\n' "$SPORT" | as_pg tee -a "$WORK/standby/postgresql.conf" >/dev/null
 STARTED_DATADIRS+=("$WORK/standby")
 as_pg "$PGBIN/pg_ctl" -D "$WORK/standby" -l "$WORK/standby.log" -w -t 120 start >/dev/null || die "could not start the standby"
@@ -65,31 +66,51 @@ poll() {
 		sleep 0.3
 	done
 }
-# The catch-up timer runs on the standby; created on the primary, it
-# arrives there by replay, and its commit gives the standby a last replayed
-# transaction (replay_lag_seconds counts from it)
-# A procedure, with a COMMIT per poll: a statement that kept one snapshot
-# for the whole catch-up would be cancelled by the first recovery conflict
-# (replay of the pruning the paused writes left); a conflict that still
-# hits a poll only cancels that poll.
-q "$PPORT" "CREATE PROCEDURE pps_scen_catchup(target pg_lsn, INOUT secs float8 DEFAULT NULL) LANGUAGE plpgsql AS \$\$
-	DECLARE t0 timestamptz := clock_timestamp(); done boolean := false;
-	BEGIN
-		PERFORM pg_wal_replay_resume();
-		COMMIT;
-		LOOP
-			BEGIN
-				done := pg_last_wal_replay_lsn() >= target;
-				IF NOT done THEN PERFORM pg_sleep(0.01); END IF;
-			EXCEPTION WHEN others THEN NULL;
-			END;
-			EXIT WHEN done;
-			COMMIT;
-		END LOOP;
-		secs := extract(epoch FROM clock_timestamp() - t0);
-	END \$\$" >/dev/null
-poll "$SPORT" "SELECT count(*) FROM pg_proc WHERE proname = 'pps_scen_catchup'" 1
+# A commit that reaches the standby gives it a last replayed transaction
+# (replay_lag_seconds counts from it)
+q "$PPORT" "CREATE TABLE pps_scen_marker (i int)" >/dev/null
+poll "$SPORT" "SELECT count(*) FROM pg_class WHERE relname = 'pps_scen_marker'" 1
 poll "$SPORT" "SELECT state FROM pg_postmaster_stats_replay" caught_up
+
+# catchup_seconds PORT TARGET: resume replay and time it until it reaches
+# TARGET, polling every 10 ms over one open session.  Each poll is a
+# snapshot of well under a millisecond: a poll that slept inside a
+# statement would hold its snapshot while replay moves on, and the pruning
+# records of the backlog would conflict with it (replay then waits or
+# cancels it).  The 10 ms wait is bash's read timeout on a fifo nobody
+# writes: no process per poll competing with replay for the CPUs.
+catchup_seconds() {
+	local port=$1 target=$2 line t0 t1 wfd
+	mkfifo "$WORK/catchup.wait"
+	exec {wfd}<>"$WORK/catchup.wait"
+	coproc CATCHUP { exec stdbuf -oL "$PGBIN/psql" -X -q -A -t -h "$WORK" -p "$port" -U postgres -d postgres 2>&1; }
+	BG_PIDS+=("$CATCHUP_PID")
+	local cpid=$CATCHUP_PID
+	t0=${EPOCHREALTIME/./}
+	printf 'SELECT pg_wal_replay_resume();\n' >&"${CATCHUP[1]}"
+	IFS= read -r -t 60 line <&"${CATCHUP[0]}" || die "no answer to pg_wal_replay_resume()"
+	# a poll that fails answers with several lines, hence the end marker
+	local done=0 cancelled=0
+	while ((!done)); do
+		printf "SELECT pg_last_wal_replay_lsn() >= '%s';\n%s\n" "$target" '\echo __end__' >&"${CATCHUP[1]}"
+		while IFS= read -r -t 60 line <&"${CATCHUP[0]}"; do
+			case $line in
+				__end__) break ;;
+				t) done=1 ;;
+				ERROR:*) cancelled=$((cancelled + 1)) ;;
+			esac
+		done
+		kill -0 "$cpid" 2>/dev/null || die "the catch-up session ended"
+		((done)) || read -r -t 0.01 -u "$wfd" _ || true
+	done
+	((cancelled == 0)) || log "catch-up: $cancelled polls failed"
+	t1=${EPOCHREALTIME/./}
+	local cfd=${CATCHUP[1]}
+	exec {wfd}>&- {cfd}>&-
+	stop_pid "$cpid" TERM
+	forget_pid "$cpid"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'
+}
 
 # --- the backlog: replay paused, writes on the primary ---------------------------------
 q "$SPORT" "SELECT pg_wal_replay_pause()" >/dev/null
@@ -120,11 +141,7 @@ l0=$(q "$SPORT" "SELECT pg_last_wal_replay_lsn()")
 bytes=$(q "$SPORT" "SELECT pg_wal_lsn_diff('$target', '$l0')")
 t0=$(now_ts)
 s0=$(pm_snap "$spid")
-# resumes replay and times it to the target by the server's own clock, 10 ms
-# polls, in one statement (a shell loop of psql calls would compete with
-# the replay for the 2 vCPUs and blur the end)
-secs=$(q "$SPORT" "CALL pps_scen_catchup('$target')")
-secs=$(awk -v s="$secs" 'BEGIN { printf "%.3f", s }')
+secs=$(catchup_seconds "$SPORT" "$target")
 s1=$(pm_snap "$spid")
 read -r s_cpu s_wait _ <<<"$(pm_delta "$s0" "$s1")"
 cpu_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (y[2] - x[2]) / 1e9 }')
