@@ -91,11 +91,7 @@ BENCH_NAME=bench_ebpf
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=${RUNS:-10}
-DURATION=${DURATION:-5}
-SCALE=${SCALE:-10}
-PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
-PGBENCH_THREADS=${PGBENCH_THREADS:-2}
+pgbench_knobs 10 5
 FORK_WINDOW=${FORK_WINDOW:-15}
 FORK_TOOLS=${FORK_TOOLS:-"bpftrace strace"}
 SYSCALL_BYTES=${SYSCALL_BYTES:-1000000}
@@ -104,13 +100,8 @@ MAX_CONNECTIONS=100
 bench_setup
 bench_identify
 
-PORT=$(pick_port 56432)
-CLIENT_HOST=${CLIENT_HOST:-$WORK}
-log "scratch directory $WORK; cluster on port $PORT"
-make_cluster ebpf "$PORT" yes
-q "$PORT" "CREATE EXTENSION pg_postmaster_stats" >/dev/null
+ext_cluster ebpf
 PM_PID=$(q "$PORT" "SELECT postmaster_pid FROM pg_postmaster_stats")
-INTERVAL_MS=$(q "$PORT" "SELECT setting FROM pg_settings WHERE name = 'pg_postmaster_stats.sample_interval'")
 
 # Is the loader usable here at all?  Everything below needs it.
 wait_source "$PORT" ebpf t

@@ -36,11 +36,7 @@ BENCH_NAME=bench_foundation
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=${RUNS:-5}
-DURATION=${DURATION:-10}
-SCALE=${SCALE:-10}
-PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
-PGBENCH_THREADS=${PGBENCH_THREADS:-2}
+pgbench_knobs 5 10
 IDLE_CLIENTS=${IDLE_CLIENTS:-"10 500"}
 SAMPLES=${SAMPLES:-30}
 

@@ -42,12 +42,7 @@ MAX_CONNECTIONS=1100
 bench_setup
 bench_identify
 
-PORT=$(pick_port 56432)
-CLIENT_HOST=${CLIENT_HOST:-$WORK}
-log "scratch directory $WORK; cluster on port $PORT"
-make_cluster limits "$PORT" yes
-q "$PORT" "CREATE EXTENSION pg_postmaster_stats" >/dev/null
-INTERVAL_MS=$(q "$PORT" "SELECT setting FROM pg_settings WHERE name = 'pg_postmaster_stats.sample_interval'")
+ext_cluster limits
 EBPF=$(q "$PORT" "SHOW pg_postmaster_stats.ebpf")
 wait_source "$PORT" limits t
 

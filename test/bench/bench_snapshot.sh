@@ -42,11 +42,7 @@ BENCH_NAME=bench_snapshot
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=${RUNS:-10}
-DURATION=${DURATION:-5}
-SCALE=${SCALE:-10}
-PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
-PGBENCH_THREADS=${PGBENCH_THREADS:-2}
+pgbench_knobs 10 5
 IDLE_CLIENTS=${IDLE_CLIENTS:-"10 500"}
 PROBE_WINDOW=${PROBE_WINDOW:-30}
 MAX_CONNECTIONS=600
@@ -54,12 +50,7 @@ MAX_CONNECTIONS=600
 bench_setup
 bench_identify
 
-PORT=$(pick_port 56432)
-CLIENT_HOST=${CLIENT_HOST:-$WORK}
-log "scratch directory $WORK; cluster on port $PORT"
-make_cluster snap "$PORT" yes
-q "$PORT" "CREATE EXTENSION pg_postmaster_stats" >/dev/null
-INTERVAL_MS=$(q "$PORT" "SELECT setting FROM pg_settings WHERE name = 'pg_postmaster_stats.sample_interval'")
+ext_cluster snap
 EBPF=$(q "$PORT" "SHOW pg_postmaster_stats.ebpf")
 wait_source "$PORT" snapshot_probe t
 

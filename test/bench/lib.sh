@@ -217,6 +217,30 @@ wait_source() {
 	done
 }
 
+# pgbench_knobs RUNS DURATION: the pgbench knobs every A/B benchmark reads
+# (RUNS, DURATION, SCALE, PGBENCH_CLIENTS, PGBENCH_THREADS), from the
+# environment or these defaults (scale 10, 4 clients, 2 threads)
+pgbench_knobs() {
+	RUNS=${RUNS:-$1}
+	DURATION=${DURATION:-$2}
+	SCALE=${SCALE:-10}
+	PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
+	PGBENCH_THREADS=${PGBENCH_THREADS:-2}
+}
+
+# ext_cluster NAME: one cluster with the extension preloaded and created,
+# on a free port from 56432; sets PORT, CLIENT_HOST (where pgbench
+# connects; the socket directory unless set) and INTERVAL_MS (the
+# sampler's interval)
+ext_cluster() {
+	PORT=$(pick_port 56432)
+	CLIENT_HOST=${CLIENT_HOST:-$WORK}
+	log "scratch directory $WORK; cluster on port $PORT"
+	make_cluster "$1" "$PORT" yes
+	q "$PORT" "CREATE EXTENSION pg_postmaster_stats" >/dev/null
+	INTERVAL_MS=$(q "$PORT" "SELECT setting FROM pg_settings WHERE name = 'pg_postmaster_stats.sample_interval'")
+}
+
 # pgbench_init PORT: pgbench tables at $SCALE, vacuumed and checkpointed
 pgbench_init() {
 	"$PGBIN/pgbench" -i -q -s "$SCALE" -h "$WORK" -p "$1" -U postgres postgres \
