@@ -353,6 +353,11 @@ GRANT SELECT ON pg_postmaster_stats_replay TO pg_monitor;
 CREATE VIEW pg_postmaster_stats_metrics AS
 WITH sources AS MATERIALIZED (
     SELECT source, active FROM pg_postmaster_stats_sources()
+), latency AS MATERIALIZED (
+    -- read once: the buckets, _count and _sum rows come from one copy
+    SELECT * FROM pg_postmaster_stats_latency()
+), replay AS MATERIALIZED (
+    SELECT * FROM pg_postmaster_stats_replay()
 ), histograms(metric, family, source) AS (VALUES
     ('connection_setup', 'pg_postmaster_connections_setup_seconds', 'connection_setup'),
     ('snapshot', 'pg_postmaster_snapshot_seconds', 'snapshot_probe'),
@@ -436,12 +441,12 @@ WITH sources AS MATERIALIZED (
            jsonb_build_object('le', CASE WHEN l.le_seconds = 'Infinity' THEN '+Inf'
                                          ELSE l.le_seconds::text END),
            l.count, 'histogram'
-      FROM pg_postmaster_stats_latency() l
+      FROM latency l
       LEFT JOIN histograms h USING (metric)
     UNION ALL
     SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || v.suffix,
            '{}', v.value, 'histogram'
-      FROM pg_postmaster_stats_latency() l
+      FROM latency l
       LEFT JOIN histograms h USING (metric)
      CROSS JOIN LATERAL (VALUES ('_count', l.count::float8),
                                 ('_sum', l.sum_seconds)) AS v(suffix, value)
@@ -472,7 +477,7 @@ WITH sources AS MATERIALIZED (
     UNION ALL
     -- a standby's own replay (one local_replay row while in recovery)
     SELECT 'replay', v.*
-      FROM pg_postmaster_stats_replay() r
+      FROM replay r
      CROSS JOIN LATERAL (VALUES
         ('pg_postmaster_replay_lag_bytes', '{}'::jsonb, r.replay_lag_bytes::float8, 'gauge'),
         ('pg_postmaster_replay_lag_seconds', '{}', r.replay_lag_seconds, 'gauge'),
@@ -491,7 +496,7 @@ WITH sources AS MATERIALIZED (
     SELECT 'replay', v.name, jsonb_build_object('application_name', coalesce(r.application_name, ''),
                                                'walsender_pid', r.walsender_pid::text),
            v.value, 'gauge'
-      FROM pg_postmaster_stats_replay() r
+      FROM replay r
      CROSS JOIN LATERAL (VALUES
         ('pg_postmaster_standby_replay_lag_bytes', r.replay_lag_bytes::float8),
         ('pg_postmaster_standby_replay_lag_seconds', r.replay_lag_seconds)
