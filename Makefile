@@ -74,7 +74,8 @@ PPS_LOADER = loader/pg_postmaster_stats_bpf
 PPS_LOADER_INSTALLED = '$(DESTDIR)$(bindir)/pg_postmaster_stats_bpf'
 # a capability-bearing binary gets the usual hardening
 PPS_LOADER_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -D_FORTIFY_SOURCE=2 \
-	-fstack-protector-strong $(COPT)
+	-fstack-protector-strong $(COPT) \
+	-DPPS_POSTGRES_PATH='"$(bindir)/postgres"'
 PPS_LOADER_LDFLAGS = -Wl,-z,relro -Wl,-z,now
 
 pps_has_header = $(shell printf '\043include <%s>\n' $(1) | \

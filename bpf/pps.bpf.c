@@ -4,14 +4,18 @@
  *	  Exact fork, exit and reap accounting for one postmaster, and on-CPU
  *	  sampling of its server's processes (eBPF, CO-RE).
  *
- * Loaded by pg_postmaster_stats_bpf, which sets postmaster_tgid,
+ * Loaded by pg_postmaster_stats_bpf, which sets the postmaster's identity,
  * title_skip and the GetSnapshotData range before load and hands the .bss
  * map and the links to the sampler worker (see pps_bpf.h for the layout
  * and who reads it).
  *
- * Every program compares the current or parent tgid with the postmaster's
- * before anything else: sys_enter/sys_exit run on every syscall of the
- * machine, so an unrelated process pays one helper call and one compare.
+ * The postmaster is identified by its pid and its start time together:
+ * the links live as long as the sampler keeps them, and a pid alone would
+ * match whatever process gets that pid after the postmaster exits.  Every
+ * program compares the current or parent tgid with the postmaster's before
+ * anything else (sys_enter/sys_exit run on every syscall of the machine, so
+ * an unrelated process pays one helper call and one compare); only on a
+ * match does it read the start time.
  *
  * Which child is which is decided when it exits, in this order:
  *
@@ -35,12 +39,14 @@
  * 3. A child forked before the programs were attached missed step 1, so
  *	  for it only: "walsender " prefix, or a host word ("[local]" or ending
  *	  in "<port>)") as backends put after user and database, means a
- *	  walsender or client backend.
+ *	  walsender or client backend.  Its exit is counted apart
+ *	  (exits_unseen_fork), never among the exits: those count only children
+ *	  whose fork was seen, so that they can never exceed the forks.
  * 4. No title (mm gone, unreadable, or still the postmaster's argv): other.
  *
  * The title is readable at sched_process_exit on kernels where that
  * tracepoint fires before exit_mm() (those whose tracepoint carries a
- * group_dead argument, as 6.18 here); on older kernels task->mm is NULL
+ * group_dead argument, 6.x kernels); on older kernels task->mm is NULL
  * there, walsenders count as client backends and the other non-connection
  * children as other.
  *
@@ -89,6 +95,9 @@ char		LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load, so the verifier sees constants. */
 const volatile __u32 postmaster_tgid = 0;
+/* its start time as /proc/<pid>/stat shows it: start_boottime in ticks */
+const volatile __u64 postmaster_start_ticks = 0;
+const volatile __u64 tick_ns = 10000000;	/* 1e9 / sysconf(_SC_CLK_TCK) */
 const volatile __u32 title_skip = 10;	/* strlen("postgres: ") */
 /* [snapshot_start, snapshot_end): GetSnapshotData's code; 0, 0 if unknown */
 const volatile __u64 snapshot_start = 0;
@@ -136,11 +145,22 @@ struct
 	__type(value, struct child);
 } children SEC(".maps");
 
+/* t (any thread of its process) is the postmaster the loader checked */
+static __always_inline bool
+is_postmaster(struct task_struct *t)
+{
+	struct task_struct *leader = t->group_leader;
+
+	return leader->tgid == postmaster_tgid && tick_ns != 0 &&
+		leader->start_boottime / tick_ns == postmaster_start_ticks;
+}
+
 static __always_inline bool
 is_postmaster_thread(void)
 {
 	return bpf_get_current_pid_tgid() ==
-		(((__u64) postmaster_tgid << 32) | postmaster_tgid);
+		(((__u64) postmaster_tgid << 32) | postmaster_tgid) &&
+		is_postmaster(bpf_get_current_task_btf());
 }
 
 static __always_inline struct pm_syscall *
@@ -308,25 +328,25 @@ int
 BPF_PROG(pps_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct pm_syscall *sc;
+	struct child c = {};
 	__u32		pid;
 
 	/* runs in the parent */
-	if (bpf_get_current_pid_tgid() >> 32 != postmaster_tgid)
+	if (bpf_get_current_pid_tgid() >> 32 != postmaster_tgid ||
+		!is_postmaster(parent))
 		return 0;
 	pid = child->pid;
 	if (pid != child->tgid)
 		return 0;				/* a new thread, not a process */
 	__sync_fetch_and_add(&stats.forks, 1);
 
+	/* every child gets a record: its exit counts only if its fork did */
 	sc = get_pm_syscall();
-	if (sc && sc->accept_pending)
-	{
-		struct child c = {.connection = 1};
-
+	c.connection = sc && sc->accept_pending;
+	if (sc)
 		sc->accept_pending = 0;
-		if (bpf_map_update_elem(&children, &pid, &c, BPF_ANY) != 0)
-			__sync_fetch_and_add(&stats.map_full, 1);
-	}
+	if (bpf_map_update_elem(&children, &pid, &c, BPF_ANY) != 0)
+		__sync_fetch_and_add(&stats.map_full, 1);
 	return 0;
 }
 
@@ -420,7 +440,8 @@ BPF_PROG(pps_exit, struct task_struct *task)
 	int			code;
 
 	/* runs in the exiting task */
-	if (task->real_parent->tgid != postmaster_tgid)
+	if (task->real_parent->tgid != postmaster_tgid ||
+		!is_postmaster(task->real_parent))
 		return 0;
 	pid = task->pid;
 	if (pid != task->tgid)
@@ -429,7 +450,7 @@ BPF_PROG(pps_exit, struct task_struct *task)
 
 	/* remember the exit time for the reap latency */
 	c = bpf_map_lookup_elem(&children, &pid);
-	if (c)
+	if (c && !c->exit_ns)
 	{
 		connection = c->connection;
 		c->exit_ns = now;
@@ -438,8 +459,18 @@ BPF_PROG(pps_exit, struct task_struct *task)
 	{
 		struct child n = {.exit_ns = now};
 
-		if (bpf_map_update_elem(&children, &pid, &n, BPF_NOEXIST) != 0)
+		/*
+		 * Forked before the attach (or its record was dropped): its kind is
+		 * still counted apart, but not among the exits, which must never
+		 * exceed the forks seen.
+		 */
+		if (bpf_map_update_elem(&children, &pid, &n, BPF_ANY) != 0)
 			__sync_fetch_and_add(&stats.map_full, 1);
+		type = classify(task, false);
+		if (type >= PPS_BPF_NCHILD_TYPES)
+			type = PPS_BPF_CHILD_OTHER;
+		__sync_fetch_and_add(&stats.exits_unseen_fork[type], 1);
+		return 0;
 	}
 
 	type = classify(task, connection);
@@ -515,10 +546,16 @@ int
 pps_cpu_sample(struct bpf_perf_event_data *ctx)
 {
 	__u32		tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = bpf_get_current_task_btf();
 
 	if (tgid == postmaster_tgid)
+	{
+		if (!is_postmaster(task))
+			return 0;
 		count_postmaster_state();
-	else if (bpf_get_current_task_btf()->real_parent->tgid != postmaster_tgid)
+	}
+	else if (task->real_parent->tgid != postmaster_tgid ||
+			 !is_postmaster(task->real_parent))
 		return 0;
 
 	__sync_fetch_and_add(&stats.server_samples, 1);

@@ -13,11 +13,17 @@
  * copy is not a snapshot across fields (exits may be one ahead of reaps).
  *
  * Gauges the reader derives:
- *	 zombies = sum(exits) - reaps: children that have exited and that the
- *	 postmaster has not yet reaped.  Exact when the programs were attached
- *	 while no child was a zombie; reaps_unmatched counts reaps of children
- *	 whose exit was not seen (exited before attach), so a reader that wants
- *	 it exact uses sum(exits) - (reaps - reaps_unmatched), clamped at 0.
+ *	 zombies = sum(exits) + sum(exits_unseen_fork) - reaps: children that
+ *	 have exited and that the postmaster has not yet reaped.  Exact when the
+ *	 programs were attached while no child was a zombie; reaps_unmatched
+ *	 counts reaps of children whose exit was not seen (exited before
+ *	 attach), so a reader that wants it exact subtracts reaps -
+ *	 reaps_unmatched instead, clamped at 0.
+ *
+ * exits counts only children whose fork the programs saw, so that
+ * sum(exits) <= forks always holds; children forked before the attach
+ * (the postmaster's first children, or every child alive when a sampler
+ * restarted) are counted in exits_unseen_fork when they exit.
  *
  * Only fixed-width __u32/__u64 types: this file is compiled by clang for
  * the BPF target (after vmlinux.h, which defines them) and by cc for the
@@ -35,7 +41,7 @@
 /* Bump PPS_BPF_LAYOUT_VERSION whenever a struct below changes. */
 #define PPS_BPF_STATS_MAGIC		0x50505342	/* "PPSB" */
 #define PPS_BPF_HELLO_MAGIC		0x50505348	/* "PPSH" */
-#define PPS_BPF_LAYOUT_VERSION	2
+#define PPS_BPF_LAYOUT_VERSION	3
 
 /* Kinds of postmaster children, decided when the child exits (pps.bpf.c). */
 enum pps_bpf_child_type
@@ -86,7 +92,8 @@ struct pps_bpf_stats
 	__u64		accepts;		/* connections its accept() returned */
 	__u64		map_full;		/* child records dropped: map full */
 
-	__u64		exits[PPS_BPF_NCHILD_TYPES];
+	__u64		exits[PPS_BPF_NCHILD_TYPES];	/* of children forked since attach */
+	__u64		exits_unseen_fork[PPS_BPF_NCHILD_TYPES];	/* ... forked before */
 	__u64		exits_abnormal[PPS_BPF_NCHILD_TYPES];	/* exit code != 0 */
 	__u64		exits_signaled[PPS_BPF_NCHILD_TYPES];	/* killed by a signal */
 
@@ -108,7 +115,8 @@ struct pps_bpf_stats
 /*
  * The loader's one message to the worker, sent with SCM_RIGHTS fds:
  * fd 0 is the .bss map (mmap it), the rest are BPF links (closing them
- * detaches the programs).  On failure flags lacks PPS_BPF_HELLO_OK, nfds
+ * detaches the programs) and, last, the lock file that keeps any other
+ * loader from attaching to the same postmaster while these links live.  On failure flags lacks PPS_BPF_HELLO_OK, nfds
  * is 0 and message says which step failed and how to fix it.
  */
 #define PPS_BPF_HELLO_OK		0x1
@@ -131,6 +139,26 @@ struct pps_bpf_hello
 	char		message[PPS_BPF_MESSAGE_LEN];	/* NUL-terminated, one line */
 };
 
+/*
+ * The worker's one message to the loader, queued on the socket before the
+ * loader starts: a one-time token that the worker also wrote, with its
+ * pid, to PPS_BPF_TOKEN_FILE in the data directory (mode 0600).  Only a
+ * process that can write the data directory, i.e. the server itself, can
+ * make the two agree.  The loader removes the file once read.
+ */
+#define PPS_BPF_REQUEST_MAGIC	0x50505352	/* "PPSR" */
+#define PPS_BPF_TOKEN_LEN		64	/* hex digits */
+#define PPS_BPF_TOKEN_FILE		"pg_stat_tmp/pg_postmaster_stats_bpf.token"
+/* held (flock) for as long as one set of links for the postmaster lives */
+#define PPS_BPF_LOCK_FILE		"pg_stat_tmp/pg_postmaster_stats_bpf.lock"
+
+struct pps_bpf_request
+{
+	__u32		magic;			/* PPS_BPF_REQUEST_MAGIC */
+	__u32		layout_version; /* PPS_BPF_LAYOUT_VERSION */
+	char		token[PPS_BPF_TOKEN_LEN + 1];	/* NUL-terminated */
+};
+
 /* The loader's exit codes, one per failed step. */
 #define PPS_BPF_EXIT_OK				0
 #define PPS_BPF_EXIT_USAGE			2	/* bad or missing arguments */
@@ -146,5 +174,7 @@ struct pps_bpf_hello
 #define PPS_BPF_EXIT_DROP_CAPS		12
 #define PPS_BPF_EXIT_SEND			13
 #define PPS_BPF_EXIT_BAD_RANGE		14	/* --snapshot-range is not the postmaster's code */
+#define PPS_BPF_EXIT_NOT_SAMPLER	15	/* no valid token: not the extension's sampler */
+#define PPS_BPF_EXIT_ALREADY		16	/* another loader's links for this postmaster live */
 
 #endif							/* PPS_BPF_H */

@@ -15,21 +15,32 @@
  *	 - --fd being a Unix socket (the reply channel; checked first so every
  *	   later refusal reaches the worker too),
  *	 - --pid being a process of the same real user,
- *	 - that process being a postmaster: its cwd is its data directory, and
- *	   only the postmaster's own pid is the first line of postmaster.pid
- *	   there (a backend has the same cwd but another pid; a standalone
- *	   backend writes its pid negated),
+ *	 - that process being a real postmaster of this installation: its
+ *	   executable is the postgres binary of the loader's own bindir
+ *	   (PPS_POSTGRES_PATH, compared by device and inode), its cwd is its
+ *	   data directory, and the postmaster.pid there was written by it: its
+ *	   pid (a backend has the same cwd but another pid; a standalone
+ *	   backend writes its pid negated), that very data directory, and a
+ *	   start time within seconds of the process's own,
  *	 - --snapshot-range, if given (GetSnapshotData's code: the sampling
  *	   program counts the server's samples inside it), lying inside one
  *	   executable, file-backed mapping of that postmaster,
- *	 - the caller (our parent) being a child of that postmaster: the
- *	   extension's background worker,
+ *	 - the caller (our parent) being a child of that postmaster running
+ *	   the same executable, and the extension's sampler: it queued a
+ *	   one-time token on the socket that matches the token file it wrote,
+ *	   naming its pid, into the data directory, which only the server's
+ *	   own user can write (struct pps_bpf_request),
+ *	 - no other set of links for that postmaster being alive: a lock file
+ *	   in the data directory, locked here and handed to the worker with
+ *	   the links, so the lock lives exactly as long as they do,
  *	 - running in the host's PID namespace, as the programs compare the
  *	   pids the kernel sees.
- * Then it loads and attaches the programs, drops every capability, checks
- * that they are gone, and sends the .bss map fd and the link fds over the
- * socket (SCM_RIGHTS) with a struct pps_bpf_hello, and exits.  The
- * programs stay attached for as long as the worker keeps the link fds.
+ * Then it loads the programs keyed on the postmaster's pid and start time
+ * (so that a process that later gets the same pid matches nothing),
+ * attaches them, drops every capability, checks that they are gone, and
+ * sends the .bss map fd, the link fds and the lock fd over the socket
+ * (SCM_RIGHTS) with a struct pps_bpf_hello, and exits.  The programs stay
+ * attached for as long as the worker keeps the link fds.
  *
  * Every refusal is one line on stderr naming the failed step and the fix,
  * also sent in the hello, and a distinct exit code (PPS_BPF_EXIT_*).
@@ -46,7 +57,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/capability.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -66,6 +79,21 @@
 #define MAX_SAMPLE_HZ 1000
 #define MAX_TITLE_SKIP 256
 #define MAX_SNAPSHOT_RANGE (1024 * 1024)	/* bytes; GetSnapshotData is ~2 kB */
+#define REQUEST_TIMEOUT_MS 5000
+/*
+ * postmaster.pid's start time is the postmaster's time(NULL) when it
+ * started, a little after the process was forked: allow that much.
+ */
+#define START_SLACK_BEFORE 2	/* seconds; tick and boot-time rounding */
+#define START_SLACK_AFTER 60
+
+#ifndef PPS_POSTGRES_PATH
+#error "PPS_POSTGRES_PATH (the postgres executable of this installation) must be defined"
+#endif
+
+/* what check_postmaster learnt, for the programs' identity check */
+static unsigned long long pm_start_ticks;
+static struct stat pm_exe;
 
 static int	reply_fd = -1;		/* the worker's socket, once validated */
 static bool verbose = false;
@@ -211,13 +239,82 @@ check_reply_fd(int fd)
 	reply_fd = fd;
 }
 
+/*
+ * Field 22 of /proc/<pid>/stat, the start time in clock ticks since boot,
+ * and field 4, the parent pid.  The command name (field 2) may hold spaces
+ * and parentheses: parse after its last ')'.
+ */
+static bool
+stat_fields(pid_t pid, unsigned long long *start_ticks, long *ppid)
+{
+	char		path[64];
+	char		buf[1024];
+	char	   *p;
+	size_t		n;
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	/* ") S ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime cutime cstime priority nice threads itrealvalue starttime" */
+	return p != NULL &&
+		sscanf(p + 1, " %*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			   ppid, start_ticks) == 2;
+}
+
+/* Boot time, seconds since the epoch (btime in /proc/stat). */
+static long long
+boot_time(void)
+{
+	char		line[256];
+	long long	btime = -1;
+	FILE	   *f = fopen("/proc/stat", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	return btime;
+}
+
+/* A line of at most len-1 bytes, without its newline; false at EOF. */
+static bool
+read_line(FILE *f, char *buf, size_t len)
+{
+	size_t		n;
+
+	if (fgets(buf, len, f) == NULL)
+		return false;
+	n = strlen(buf);
+	if (n == 0 || buf[n - 1] != '\n')
+		return false;			/* too long, or the file ends mid-line */
+	buf[n - 1] = '\0';
+	return true;
+}
+
 static void
 check_postmaster(pid_t pid)
 {
 	char		path[64];
-	char		line[32];
+	char		line[PATH_MAX + 2];
+	struct stat exe;
+	struct stat cwd;
+	struct stat dir;
 	long		uid;
 	long		tgid;
+	long		ppid;
+	long long	btime;
+	long long	started;
+	long		hz = sysconf(_SC_CLK_TCK);
+	char	   *end;
 	FILE	   *f;
 
 	/* exists, and is a process rather than a thread of one */
@@ -236,6 +333,16 @@ check_postmaster(pid_t pid)
 			 "--pid %d belongs to uid %ld, not to the caller (uid %d): a server can only watch its own postmaster",
 			 (int) pid, uid, (int) getuid());
 
+	/* the postgres executable of this installation, whatever its path says */
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int) pid);
+	if (stat(PPS_POSTGRES_PATH, &pm_exe) != 0)
+		fail(PPS_BPF_EXIT_NOT_POSTMASTER, "cannot stat %s: %s",
+			 PPS_POSTGRES_PATH, strerror(errno));
+	if (stat(path, &exe) != 0 || exe.st_dev != pm_exe.st_dev || exe.st_ino != pm_exe.st_ino)
+		fail(PPS_BPF_EXIT_NOT_POSTMASTER,
+			 "--pid %d is not a PostgreSQL postmaster of this installation: its executable is not %s",
+			 (int) pid, PPS_POSTGRES_PATH);
+
 	/* through the cwd magic link: no path to race with */
 	snprintf(path, sizeof(path), "/proc/%d/cwd/postmaster.pid", (int) pid);
 	f = fopen(path, "r");
@@ -243,25 +350,140 @@ check_postmaster(pid_t pid)
 		fail(PPS_BPF_EXIT_NOT_POSTMASTER,
 			 "--pid %d is not a PostgreSQL postmaster: no postmaster.pid in its working directory (%s)",
 			 (int) pid, strerror(errno));
-	if (fgets(line, sizeof(line), f) == NULL || strtol(line, NULL, 10) != pid)
+	/* line 1: its pid */
+	if (!read_line(f, line, sizeof(line)) || strtol(line, &end, 10) != pid || *end != '\0')
 	{
 		fclose(f);
 		fail(PPS_BPF_EXIT_NOT_POSTMASTER,
 			 "--pid %d is not a PostgreSQL postmaster: the postmaster.pid in its working directory names another process",
 			 (int) pid);
 	}
+	/* line 2: its data directory, which must be its working directory */
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int) pid);
+	if (!read_line(f, line, sizeof(line)) || line[0] != '/' ||
+		stat(line, &dir) != 0 || stat(path, &cwd) != 0 ||
+		dir.st_dev != cwd.st_dev || dir.st_ino != cwd.st_ino)
+	{
+		fclose(f);
+		fail(PPS_BPF_EXIT_NOT_POSTMASTER,
+			 "--pid %d is not a PostgreSQL postmaster: the data directory in its postmaster.pid is not its working directory",
+			 (int) pid);
+	}
+	/* line 3: when it started, which must be when this process started */
+	btime = boot_time();
+	if (!read_line(f, line, sizeof(line)) ||
+		(started = strtoll(line, &end, 10)) <= 0 || *end != '\0' ||
+		hz <= 0 || btime < 0 || !stat_fields(pid, &pm_start_ticks, &ppid) ||
+		started < btime + (long long) (pm_start_ticks / hz) - START_SLACK_BEFORE ||
+		started > btime + (long long) (pm_start_ticks / hz) + START_SLACK_AFTER)
+	{
+		fclose(f);
+		fail(PPS_BPF_EXIT_NOT_POSTMASTER,
+			 "--pid %d is not a PostgreSQL postmaster: the start time in its postmaster.pid is not the process's",
+			 (int) pid);
+	}
 	fclose(f);
 }
 
+/*
+ * Our parent is a child of the postmaster, runs the same executable, and
+ * is the extension's sampler: the token it queued on the socket matches
+ * the one-time token file it wrote into the data directory with its pid.
+ */
 static void
 check_caller(pid_t pid)
 {
-	long		caller_parent = status_field(getppid(), "PPid:");
+	pid_t		caller = getppid();
+	unsigned long long ticks;
+	long		caller_parent = -1;
+	struct pps_bpf_request req;
+	struct pollfd pfd = {.fd = reply_fd,.events = POLLIN};
+	struct stat exe;
+	struct stat st;
+	char		path[PATH_MAX];
+	char		want[32 + PPS_BPF_TOKEN_LEN];
+	char		got[32 + PPS_BPF_TOKEN_LEN + 2];
+	ssize_t		n;
+	int			fd;
+	unsigned char diff = 0;
 
-	if (caller_parent != pid)
+	if (!stat_fields(caller, &ticks, &caller_parent) || caller_parent != pid)
 		fail(PPS_BPF_EXIT_NOT_CHILD,
 			 "the caller (pid %d) is not a child of postmaster %d: only the extension's background worker may run this loader",
-			 (int) getppid(), (int) pid);
+			 (int) caller, (int) pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int) caller);
+	if (stat(path, &exe) != 0 || exe.st_dev != pm_exe.st_dev || exe.st_ino != pm_exe.st_ino)
+		fail(PPS_BPF_EXIT_NOT_CHILD,
+			 "the caller (pid %d) does not run %s: only the extension's background worker may run this loader",
+			 (int) caller, PPS_POSTGRES_PATH);
+
+	/* the request was queued before we started: a short wait is plenty */
+	memset(&req, 0, sizeof(req));
+	if (poll(&pfd, 1, REQUEST_TIMEOUT_MS) != 1 ||
+		(n = recv(reply_fd, &req, sizeof(req), MSG_DONTWAIT)) != (ssize_t) sizeof(req) ||
+		req.magic != PPS_BPF_REQUEST_MAGIC || req.layout_version != PPS_BPF_LAYOUT_VERSION ||
+		req.token[PPS_BPF_TOKEN_LEN] != '\0' || strlen(req.token) != PPS_BPF_TOKEN_LEN)
+		fail(PPS_BPF_EXIT_NOT_SAMPLER,
+			 "the caller (pid %d) sent no valid request: only the extension's sampler may run this loader",
+			 (int) caller);
+
+	snprintf(path, sizeof(path), "/proc/%d/cwd/" PPS_BPF_TOKEN_FILE, (int) pid);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fail(PPS_BPF_EXIT_NOT_SAMPLER,
+			 "no token file %s in the data directory of postmaster %d (%s): only the extension's sampler may run this loader",
+			 PPS_BPF_TOKEN_FILE, (int) pid, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() ||
+		(st.st_mode & 077) != 0 || st.st_nlink != 1)
+	{
+		close(fd);
+		(void) unlink(path);
+		fail(PPS_BPF_EXIT_NOT_SAMPLER,
+			 "%s of postmaster %d is not a private file of uid %d (mode 0600, one link): only the extension's sampler may run this loader",
+			 PPS_BPF_TOKEN_FILE, (int) pid, (int) getuid());
+	}
+	n = read(fd, got, sizeof(got) - 1);
+	close(fd);
+	/* one use only, whatever the outcome */
+	(void) unlink(path);
+	snprintf(want, sizeof(want), "%d %s\n", (int) caller, req.token);
+	if (n != (ssize_t) strlen(want))
+		diff = 1;
+	else
+		for (size_t i = 0; i < strlen(want); i++)
+			diff |= (unsigned char) (got[i] ^ want[i]);
+	if (diff)
+		fail(PPS_BPF_EXIT_NOT_SAMPLER,
+			 "the token of the caller (pid %d) does not match %s of postmaster %d: only the extension's sampler may run this loader",
+			 (int) caller, PPS_BPF_TOKEN_FILE, (int) pid);
+}
+
+/*
+ * One set of links per postmaster: an exclusive lock on a file in its data
+ * directory, whose fd goes to the worker with the links.  Returns the fd.
+ */
+static int
+lock_instance(pid_t pid)
+{
+	char		path[PATH_MAX];
+	struct stat st;
+	int			fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cwd/" PPS_BPF_LOCK_FILE, (int) pid);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fail(PPS_BPF_EXIT_ALREADY, "cannot open the lock file %s of postmaster %d: %s",
+			 PPS_BPF_LOCK_FILE, (int) pid, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid())
+		fail(PPS_BPF_EXIT_ALREADY, "the lock file %s of postmaster %d is not a regular file of uid %d",
+			 PPS_BPF_LOCK_FILE, (int) pid, (int) getuid());
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+		fail(PPS_BPF_EXIT_ALREADY,
+			 errno == EWOULDBLOCK ?
+			 "postmaster %d is already watched by another loader's programs: one set per postmaster" :
+			 "cannot lock the lock file of postmaster %d",
+			 (int) pid);
+	return fd;
 }
 
 /*
@@ -421,9 +643,10 @@ attach_sampling(struct pps *skel, int hz, int *fds, int *nfds,
 		snprintf(why, whylen, "cannot count CPUs");
 		return 0;
 	}
-	if (*nfds + ncpus > PPS_BPF_MAX_FDS)
+	/* one fd is left for the lock */
+	if (*nfds + ncpus + 1 > PPS_BPF_MAX_FDS)
 	{
-		snprintf(why, whylen, "more than %d CPUs", PPS_BPF_MAX_FDS - *nfds);
+		snprintf(why, whylen, "more than %d CPUs", PPS_BPF_MAX_FDS - *nfds - 1);
 		return 0;
 	}
 	memset(&attr, 0, sizeof(attr));
@@ -519,6 +742,7 @@ main(int argc, char **argv)
 	int			nfds = 0;
 	int			ncpus = 0;
 	char		why[160] = "";
+	int			lock_fd;
 	int			err;
 
 	for (int i = 1; i < argc; i++)
@@ -564,12 +788,15 @@ main(int argc, char **argv)
 	check_caller((pid_t) pid);
 	check_environment();
 	check_caps();
+	lock_fd = lock_instance((pid_t) pid);
 
 	libbpf_set_print(libbpf_print);
 	skel = pps__open();
 	if (skel == NULL)
 		fail(PPS_BPF_EXIT_LOAD, "cannot open the BPF object: %s", strerror(errno));
 	skel->rodata->postmaster_tgid = (__u32) pid;
+	skel->rodata->postmaster_start_ticks = pm_start_ticks;
+	skel->rodata->tick_ns = 1000000000ULL / (unsigned long long) sysconf(_SC_CLK_TCK);
 	skel->rodata->title_skip = (__u32) title_skip;
 	skel->rodata->snapshot_start = snap_start;
 	skel->rodata->snapshot_end = snap_end;
@@ -598,6 +825,8 @@ main(int argc, char **argv)
 		ncpus = attach_sampling(skel, (int) sample_hz, fds, &nfds, why, sizeof(why));
 
 	drop_caps();
+	/* last: the worker keeps it as long as the links */
+	fds[nfds++] = lock_fd;
 
 	memset(&hello, 0, sizeof(hello));
 	hello.magic = PPS_BPF_HELLO_MAGIC;

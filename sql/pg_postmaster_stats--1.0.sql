@@ -120,7 +120,8 @@ CREATE FUNCTION pg_postmaster_stats_children(
     OUT children integer,
     OUT exits_total bigint,
     OUT abnormal_exits_total bigint,
-    OUT signaled_exits_total bigint)
+    OUT signaled_exits_total bigint,
+    OUT exits_forked_before_attach_total bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_children'
 LANGUAGE C VOLATILE STRICT;

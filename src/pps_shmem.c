@@ -184,6 +184,7 @@ pps_shmem_startup(void)
 		for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
 		{
 			pg_atomic_init_u64(&pps_shared->bpf_exits_total[i], 0);
+			pg_atomic_init_u64(&pps_shared->bpf_exits_unseen_total[i], 0);
 			pg_atomic_init_u64(&pps_shared->bpf_abnormal_total[i], 0);
 			pg_atomic_init_u64(&pps_shared->bpf_signaled_total[i], 0);
 		}
@@ -403,6 +404,7 @@ pps_counters_reset(void)
 	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
 	{
 		pg_atomic_write_u64(&pps_shared->bpf_exits_total[i], 0);
+		pg_atomic_write_u64(&pps_shared->bpf_exits_unseen_total[i], 0);
 		pg_atomic_write_u64(&pps_shared->bpf_abnormal_total[i], 0);
 		pg_atomic_write_u64(&pps_shared->bpf_signaled_total[i], 0);
 	}

@@ -186,6 +186,7 @@ typedef struct PpsShared
 	pg_atomic_uint64 bpf_forks_total;
 	pg_atomic_uint64 bpf_reaps_total;
 	pg_atomic_uint64 bpf_exits_total[PPS_BPF_NCHILD_TYPES];
+	pg_atomic_uint64 bpf_exits_unseen_total[PPS_BPF_NCHILD_TYPES]; /* forked before attach */
 	pg_atomic_uint64 bpf_abnormal_total[PPS_BPF_NCHILD_TYPES];
 	pg_atomic_uint64 bpf_signaled_total[PPS_BPF_NCHILD_TYPES];
 	pg_atomic_uint64 bpf_cpu_samples_total[PPS_BPF_NCPU_STATES];

@@ -391,6 +391,7 @@ pps_children_row(Tuplestorestate *store, TupleDesc tupdesc, const char *name,
 	pps_row_int8(&row, counted, counted ? (int64) pg_atomic_read_u64(&pps_shared->bpf_exits_total[cls]) : 0);
 	pps_row_int8(&row, counted, counted ? (int64) pg_atomic_read_u64(&pps_shared->bpf_abnormal_total[cls]) : 0);
 	pps_row_int8(&row, counted, counted ? (int64) pg_atomic_read_u64(&pps_shared->bpf_signaled_total[cls]) : 0);
+	pps_row_int8(&row, counted, counted ? (int64) pg_atomic_read_u64(&pps_shared->bpf_exits_unseen_total[cls]) : 0);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }

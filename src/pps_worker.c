@@ -100,6 +100,7 @@ pps_worker_register(void)
 static void
 pps_worker_on_exit(int code, Datum arg)
 {
+	pps_wbpf_own_exit(code);
 	pps_wbpf_detach();
 	pps_accept_close();
 	pg_atomic_write_u32(&pps_shared->worker_pid, 0);

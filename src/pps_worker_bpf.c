@@ -45,6 +45,8 @@ extern char *pps_ebpf_loader;
 /* the programs' counters at the last fold; zero right after an attach */
 static struct pps_bpf_stats pps_wbpf_prev;
 static bool pps_wbpf_failed = false;
+/* this sampler's own fork was added to the totals (see pps_wbpf_own_exit) */
+static bool pps_wbpf_own_fork_counted = false;
 /* the sources detail: the loader's message, plus why no snapshot share */
 static char pps_wbpf_status[PPS_DETAIL_LEN];
 
@@ -130,6 +132,18 @@ pps_wbpf_attach(bool retry)
 	}
 	pps_wbpf_failed = false;
 	memset(&pps_wbpf_prev, 0, sizeof(pps_wbpf_prev));
+
+	/*
+	 * The programs attach after this process was forked, and they are
+	 * detached when it exits: its own fork and exit are the only ones of the
+	 * postmaster's children they can never see.  The sampler counts both
+	 * itself, so that they are in the totals and exits never exceed forks.
+	 */
+	if (!pps_wbpf_own_fork_counted)
+	{
+		pg_atomic_fetch_add_u64(&pps_shared->bpf_forks_total, 1);
+		pps_wbpf_own_fork_counted = true;
+	}
 	if (pps_bpf_sampling() && !have_range)
 		snprintf(pps_wbpf_status, sizeof(pps_wbpf_status),
 				 "%s; no snapshot_cpu_share_pct: %s", pps_bpf_status(), why);
@@ -177,6 +191,8 @@ pps_wbpf_fold(const struct pps_bpf_stats *cur)
 	{
 		pg_atomic_fetch_add_u64(&pps_shared->bpf_exits_total[i],
 								pps_wbpf_delta(cur->exits[i], prev->exits[i]));
+		pg_atomic_fetch_add_u64(&pps_shared->bpf_exits_unseen_total[i],
+								pps_wbpf_delta(cur->exits_unseen_fork[i], prev->exits_unseen_fork[i]));
 		pg_atomic_fetch_add_u64(&pps_shared->bpf_abnormal_total[i],
 								pps_wbpf_delta(cur->exits_abnormal[i], prev->exits_abnormal[i]));
 		pg_atomic_fetch_add_u64(&pps_shared->bpf_signaled_total[i],
@@ -257,7 +273,8 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 
 	/* exited, minus reaped (those whose exit predates the attach excluded) */
 	exits = pps_wbpf_sum(cur.exits, PPS_BPF_NCHILD_TYPES);
-	s->zombies = (int32) Max((int64) exits - (int64) (cur.reaps - cur.reaps_unmatched), 0);
+	s->zombies = (int32) Max((int64) (exits + pps_wbpf_sum(cur.exits_unseen_fork, PPS_BPF_NCHILD_TYPES)) -
+							 (int64) (cur.reaps - cur.reaps_unmatched), 0);
 	if (s->has_rates)
 	{
 		s->forks_per_s = pps_wbpf_delta(cur.forks, prev.forks) / seconds;
@@ -278,6 +295,22 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
 
+/*
+ * The sampler's own exit, as the exit program would have counted it: a
+ * background worker, abnormal when the exit code is not 0.  Atomic adds
+ * only: also called from the SIGQUIT handler.
+ */
+void
+pps_wbpf_own_exit(int code)
+{
+	if (!pps_wbpf_own_fork_counted)
+		return;
+	pps_wbpf_own_fork_counted = false;
+	pg_atomic_fetch_add_u64(&pps_shared->bpf_exits_total[PPS_BPF_CHILD_BACKGROUND_WORKER], 1);
+	if (code != 0)
+		pg_atomic_fetch_add_u64(&pps_shared->bpf_abnormal_total[PPS_BPF_CHILD_BACKGROUND_WORKER], 1);
+}
+
 /* SIGQUIT: the postmaster is about to reinitialize shared memory. */
 static void
 pps_wbpf_quit_handler(SIGNAL_ARGS)
@@ -286,6 +319,7 @@ pps_wbpf_quit_handler(SIGNAL_ARGS)
 
 	if (pps_bpf_active() && pps_bpf_read(&cur))
 		pps_wbpf_fold(&cur);
+	pps_wbpf_own_exit(2);
 	_exit(2);
 }
 

@@ -14,5 +14,6 @@ extern void pps_wbpf_attach(bool retry);
 extern void pps_wbpf_sample(PpsSample *s, double seconds);
 extern void pps_wbpf_install_quit_handler(void);
 extern void pps_wbpf_detach(void);
+extern void pps_wbpf_own_exit(int code);
 
 #endif							/* PPS_WORKER_BPF_H */

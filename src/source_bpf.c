@@ -6,10 +6,12 @@
  *
  * Loading eBPF programs needs cap_bpf,cap_perfmon, which the server must
  * never have.  So the sampler worker spawns pg_postmaster_stats_bpf (file
- * capabilities, see loader/) with one end of a socketpair; the loader
- * checks that its caller is this postmaster's child, loads and attaches the
- * programs, drops its capabilities and sends back a struct pps_bpf_hello
- * with the .bss map fd and the link fds (SCM_RIGHTS), then exits.
+ * capabilities, see loader/) with one end of a socketpair, on which it has
+ * queued a one-time token that it also wrote into the data directory; the
+ * loader checks that its caller is this postmaster's sampler (the token),
+ * loads and attaches the programs, drops its capabilities and sends back a
+ * struct pps_bpf_hello with the .bss map fd, the link fds and the fd of
+ * its lock on this postmaster (SCM_RIGHTS), then exits.
  *
  * This worker maps the .bss map read-only and from then on reads the
  * counters with plain loads: no syscall, no lock (only the programs write,
@@ -233,6 +235,57 @@ pps_bpf_read_stderr(int fd, char *line, size_t linelen)
 	strlcpy(line, start ? start + 1 : buf, linelen);
 }
 
+/*
+ * Queue the request on the socket and write the token file the loader
+ * compares it with: "<our pid> <token>\n", mode 0600, in the data
+ * directory (our working directory).  A stale file is replaced.
+ */
+static bool
+pps_bpf_send_token(int sock, char *err, size_t errlen)
+{
+	struct pps_bpf_request req;
+	uint8		raw[PPS_BPF_TOKEN_LEN / 2];
+	char		line[32 + PPS_BPF_TOKEN_LEN];
+	int			len;
+	int			fd;
+
+	if (!pg_strong_random(raw, sizeof(raw)))
+	{
+		snprintf(err, errlen, "could not generate a random token for the eBPF loader");
+		return false;
+	}
+	memset(&req, 0, sizeof(req));
+	req.magic = PPS_BPF_REQUEST_MAGIC;
+	req.layout_version = PPS_BPF_LAYOUT_VERSION;
+	for (int i = 0; i < (int) sizeof(raw); i++)
+		snprintf(req.token + 2 * i, 3, "%02x", raw[i]);
+
+	(void) unlink(PPS_BPF_TOKEN_FILE);
+	fd = open(PPS_BPF_TOKEN_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "cannot create %s for the eBPF loader: %s",
+				 PPS_BPF_TOKEN_FILE, strerror(errno));
+		return false;
+	}
+	len = snprintf(line, sizeof(line), "%d %s\n", (int) getpid(), req.token);
+	if (write(fd, line, len) != len || close(fd) != 0)
+	{
+		snprintf(err, errlen, "cannot write %s for the eBPF loader: %s",
+				 PPS_BPF_TOKEN_FILE, strerror(errno));
+		(void) unlink(PPS_BPF_TOKEN_FILE);
+		return false;
+	}
+	if (send(sock, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t) sizeof(req))
+	{
+		snprintf(err, errlen, "cannot queue the request for the eBPF loader: %s",
+				 strerror(errno));
+		(void) unlink(PPS_BPF_TOKEN_FILE);
+		return false;
+	}
+	return true;
+}
+
 static void
 pps_bpf_close_fds(int *fds, int nfds)
 {
@@ -274,9 +327,11 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 		close(sv[1]);
 		goto failed;
 	}
-	if (!pps_bpf_spawn(loader_path, postmaster_pid, title_skip, snapshot,
+	if (!pps_bpf_send_token(sv[0], err, errlen) ||
+		!pps_bpf_spawn(loader_path, postmaster_pid, title_skip, snapshot,
 					   sv[1], errpipe[1], &child, err, errlen))
 	{
+		(void) unlink(PPS_BPF_TOKEN_FILE);
 		close(sv[0]);
 		close(sv[1]);
 		close(errpipe[0]);
@@ -289,6 +344,8 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 	nfds = pps_bpf_receive(sv[0], &hello, fds);
 	close(sv[0]);
 	pps_bpf_reap(child, how, sizeof(how));
+	/* the loader removes it once read; not if it failed before */
+	(void) unlink(PPS_BPF_TOKEN_FILE);
 	pps_bpf_read_stderr(errpipe[0], errline, sizeof(errline));
 	close(errpipe[0]);
 

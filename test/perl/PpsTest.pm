@@ -9,7 +9,7 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 use Exporter 'import';
 
-our @EXPORT = qw(pps_node poll_session median);
+our @EXPORT = qw(pps_node poll_session median pps_require_bpf);
 
 # A started node with the library preloaded and the extension created.
 # %conf are postgresql.conf settings; the key _init passes options to init
@@ -45,6 +45,25 @@ sub poll_session
 		usleep(50_000);
 	}
 	return $got;
+}
+
+# Wait up to 30 s for the eBPF source to be active.  If it is not: with
+# PPS_REQUIRE_BPF set (CI, whose machines support eBPF) a failure,
+# otherwise the whole file is skipped; either way the file ends here.
+sub pps_require_bpf
+{
+	my ($session) = @_;
+	my $q = q{SELECT active FROM pg_postmaster_stats_sources WHERE source = 'ebpf'};
+	return if poll_session($session, $q, 't', 30) eq 't';
+	my $why = $session->query_safe(
+		q{SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'ebpf'});
+	if ($ENV{PPS_REQUIRE_BPF})
+	{
+		Test::More::fail("the eBPF source is active (PPS_REQUIRE_BPF is set): $why");
+		Test::More::done_testing();
+		exit;
+	}
+	Test::More::plan(skip_all => "eBPF source not active here: $why");
 }
 
 sub median

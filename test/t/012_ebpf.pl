@@ -9,6 +9,7 @@ use lib "$FindBin::RealBin/../perl";
 use Fcntl;
 use IPC::Run;
 use Socket;
+use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use PpsTest;
@@ -23,18 +24,7 @@ my $node = pps_node('ebpf',
 	'pg_postmaster_stats.sample_interval' => '100ms');
 my $s = $node->background_psql('postgres');
 
-my $active = poll_session($s, q{SELECT active FROM pg_postmaster_stats_sources WHERE source = 'ebpf'}, 't', 30);
-if ($active ne 't')
-{
-	my $why = $s->query_safe(q{SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'ebpf'});
-	if ($ENV{PPS_REQUIRE_BPF})
-	{
-		fail("the eBPF source is active (PPS_REQUIRE_BPF is set): $why");
-		done_testing();
-		exit;
-	}
-	plan skip_all => "eBPF source not active here: $why";
-}
+pps_require_bpf($s);
 
 sub counters
 {
@@ -47,10 +37,12 @@ sub counters
 		       (SELECT abnormal_exits_total FROM pg_postmaster_stats_children WHERE backend_type = 'auxiliary'),
 		       (SELECT signaled_exits_total FROM pg_postmaster_stats_children WHERE backend_type = 'auxiliary'),
 		       (SELECT signaled_exits_total FROM pg_postmaster_stats_children WHERE backend_type = 'client backend'),
-		       connections_total, samples_total
+		       connections_total, samples_total,
+		       (SELECT exits_total FROM pg_postmaster_stats_children WHERE backend_type = 'auxiliary'),
+		       (SELECT exits_forked_before_attach_total FROM pg_postmaster_stats_children WHERE backend_type = 'auxiliary')
 		  FROM pg_postmaster_stats});
 	my %h;
-	@h{qw(forks exits reaps abnormal client parallel aux_abnormal aux_signaled client_signaled conns samples)} = @v;
+	@h{qw(forks exits reaps abnormal client parallel aux_abnormal aux_signaled client_signaled conns samples aux_exits aux_unseen)} = @v;
 	return \%h;
 }
 
@@ -106,26 +98,60 @@ is($c1->{client} - $c0->{client}, 1, 'and the one client backend that ran them')
 
 # A background worker that exits with an error: terminating the logical
 # replication launcher makes it exit with code 1 (it is then restarted).
+# The first launcher was forked before the programs attached: counted
+# apart; its successor's exit is exactly one error exit.
 my $err0 = $s->query_safe('SELECT error_exits_total FROM pg_postmaster_stats_bgworkers');
-$s->query_safe(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE backend_type = 'logical replication launcher'});
+my $unseen_bgw = q{SELECT exits_forked_before_attach_total FROM pg_postmaster_stats_children
+	WHERE backend_type = 'background worker'};
+my $bgw0 = $s->query_safe($unseen_bgw);
+my $launcher = $s->query_safe(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'logical replication launcher'});
+$s->query_safe("SELECT pg_terminate_backend($launcher)");
+is(poll_session($s, $unseen_bgw, $bgw0 + 1), $bgw0 + 1,
+	'the first launcher, forked before the attach, is one exit counted apart');
+is($s->query_safe('SELECT error_exits_total FROM pg_postmaster_stats_bgworkers'), $err0,
+	'... not among the error exits');
+is(poll_session($s, qq{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type = 'logical replication launcher' AND pid <> $launcher}, '1', 30), '1',
+	'the launcher was restarted');
+my $launcher2 = $s->query_safe(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'logical replication launcher'});
+$s->query_safe("SELECT pg_terminate_backend($launcher2)");
 is(poll_session($s, 'SELECT error_exits_total FROM pg_postmaster_stats_bgworkers', $err0 + 1),
 	$err0 + 1, 'a background worker exiting with an error is exactly one error exit');
 
-# SIGKILL of the logger: an abnormal, signaled exit of an auxiliary process
-# (the postmaster restarts the logger without a crash restart).
+# SIGKILL of the logger (the postmaster restarts it without a crash
+# restart).  The first logger was forked before the programs attached: its
+# exit is counted apart, never among the exits, which count only children
+# whose fork was seen.  Its successor's fork is seen: killing it is one
+# abnormal, signaled exit of an auxiliary process.
 my $pm = $node->safe_psql('postgres', 'SELECT postmaster_pid FROM pg_postmaster_stats');
-my ($logger) = grep {
-	open my $f, '<', "/proc/$_/cmdline" or next;
-	my $t = <$f> // ''; $t =~ /^postgres: .*logger/;
-} split ' ', slurp_file("/proc/$pm/task/$pm/children");
+sub find_logger
+{
+	my ($not) = @_;
+	my ($pid) = grep {
+		open my $f, '<', "/proc/$_/cmdline" or next;
+		my $t = <$f> // ''; $t =~ /^postgres: .*logger/ && $_ != ($not // 0);
+	} split ' ', slurp_file("/proc/$pm/task/$pm/children");
+	return $pid;
+}
+my $logger = find_logger();
 ok($logger, "found the logger ($logger)");
 $c0 = counters();
 kill 'KILL', $logger;
+is(poll_session($s, qq{SELECT exits_forked_before_attach_total FROM pg_postmaster_stats_children WHERE backend_type = 'auxiliary'},
+		$c0->{aux_unseen} + 1),
+	$c0->{aux_unseen} + 1, 'the first logger, forked before the attach, is counted apart');
+my $c1b = counters();
+is($c1b->{aux_exits} - $c0->{aux_exits}, 0, '... and not among the auxiliary exits');
+is($c1b->{aux_abnormal} - $c0->{aux_abnormal}, 0, '... nor among the abnormal ones');
+my $logger2;
+for (1 .. 100) { $logger2 = find_logger($logger); last if $logger2; usleep(100_000); }
+ok($logger2, "the postmaster started a new logger ($logger2)");
+kill 'KILL', $logger2;
 is(poll_session($s, qq{SELECT abnormal_exits_total FROM pg_postmaster_stats_children WHERE backend_type = 'auxiliary'},
 		$c0->{aux_abnormal} + 1),
-	$c0->{aux_abnormal} + 1, 'the killed logger is one abnormal auxiliary exit');
+	$c0->{aux_abnormal} + 1, 'the killed second logger is one abnormal auxiliary exit');
 is(counters()->{aux_signaled} - $c0->{aux_signaled}, 1, 'and one signaled exit');
+is(counters()->{aux_exits} - $c0->{aux_exits}, 1, 'and one auxiliary exit');
 
 # SIGKILL of a backend: crash restart.  The sampler folds the crash into
 # shared memory on its way out and the postmaster carries the segment over.
@@ -143,6 +169,7 @@ my $c2 = counters();
 is($c2->{client_signaled} - $c0->{client_signaled}, 1, 'the SIGKILLed backend is exactly one signaled client exit');
 cmp_ok($c2->{conns}, '>', $c0->{conns}, 'connections_total survived the crash restart');
 cmp_ok($c2->{samples}, '>=', $c0->{samples}, 'samples_total (and the history) survived');
+cmp_ok($c2->{exits}, '<=', $c2->{forks}, 'exits never exceed forks, across the crash restart');
 eval { $victim->quit };
 
 # The loader refuses what it must refuse, with a message and its own exit code.

@@ -24,18 +24,8 @@ my $node = pps_node('snapshot_cpu',
 	'pg_postmaster_stats.sample_interval' => '500ms');
 my $s = $node->background_psql('postgres');
 
-my $active = poll_session($s, q{SELECT active FROM pg_postmaster_stats_sources WHERE source = 'ebpf'}, 't', 30);
+pps_require_bpf($s);
 my $detail = $s->query_safe(q{SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'ebpf'});
-if ($active ne 't')
-{
-	if ($ENV{PPS_REQUIRE_BPF})
-	{
-		fail("the eBPF source is active (PPS_REQUIRE_BPF is set): $detail");
-		done_testing();
-		exit;
-	}
-	plan skip_all => "eBPF source not active here: $detail";
-}
 
 # The range is GetSnapshotData's .dynsym entry, relocated: the running
 # server binary is a PIE, so its symbols are offsets from the address its
