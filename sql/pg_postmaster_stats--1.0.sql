@@ -2,7 +2,27 @@
 
 \echo Use "CREATE EXTENSION pg_postmaster_stats" to load this file. \quit
 
-CREATE FUNCTION pg_postmaster_stats_current(
+-- Whoever owns the target schema (public, by default the database owner's)
+-- could plant functions and operators there that match the arguments below
+-- better than pg_catalog's, and CREATE EXTENSION would bind them into the
+-- views, to run with the privileges of every later reader, superusers
+-- included.  So: the script runs with only pg_catalog on the path (SET
+-- LOCAL is undone when CREATE EXTENSION ends); every function and operator
+-- is still written schema-qualified, pg_catalog.fn() and
+-- OPERATOR(pg_catalog.op), so that neither alone is load-bearing; our own
+-- objects are @extschema@.name.  Constructs that look operators up by name
+-- (IN, NULLIF, BETWEEN, JOIN USING, simple CASE) are spelt out with
+-- qualified operators.  Already safe as written: EXTRACT(), which the
+-- grammar makes pg_catalog.extract(); COALESCE and CASE WHEN, which look
+-- nothing up; ORDER BY, which takes the type's default btree operators;
+-- type names and casts, as a type is found by exact name with pg_catalog
+-- searched first and a cast comes from pg_cast.
+-- test/t/030_install_script_search_path.pl plants a trojan for every name
+-- used here and fails on anything bound outside pg_catalog, with both
+-- defences and with each one alone.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.pg_postmaster_stats_current(
     OUT sampled_at timestamptz,
     OUT postmaster_pid integer,
     OUT worker_pid integer,
@@ -38,7 +58,7 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_current'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_history(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_history(
     OUT "time" timestamptz,
     OUT interval_seconds float8,
     OUT postmaster_cpu_pct float8,
@@ -106,7 +126,7 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_latency(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_latency(
     OUT metric text,
     OUT le_seconds float8,
     OUT count bigint,
@@ -115,7 +135,7 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_latency'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_children(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_children(
     OUT backend_type text,
     OUT children integer,
     OUT exits_total bigint,
@@ -126,7 +146,7 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_children'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_sources(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_sources(
     OUT source text,
     OUT active boolean,
     OUT detail text)
@@ -134,7 +154,7 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_sources'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_bgworkers(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_bgworkers(
     OUT sampled_at timestamptz,
     OUT slots_total integer,
     OUT slots_in_use integer,
@@ -154,7 +174,7 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_bgworkers'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_snapshot_probe(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_snapshot_probe(
     OUT probed_at timestamptz,
     OUT calls integer,
     OUT snapshot_ns float8,
@@ -169,7 +189,7 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_snapshot_probe'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_limits(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_limits(
     OUT limit_name text,
     OUT current float8,
     OUT maximum float8,
@@ -182,96 +202,110 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_limits'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE FUNCTION pg_postmaster_stats_reset()
+CREATE FUNCTION @extschema@.pg_postmaster_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_reset'
 LANGUAGE C VOLATILE STRICT;
 
-CREATE VIEW pg_postmaster_stats AS
-    SELECT * FROM pg_postmaster_stats_current();
-CREATE VIEW pg_postmaster_stats_history AS
-    SELECT * FROM pg_postmaster_stats_history();
-CREATE VIEW pg_postmaster_stats_latency AS
-    SELECT * FROM pg_postmaster_stats_latency();
-CREATE VIEW pg_postmaster_stats_children AS
-    SELECT * FROM pg_postmaster_stats_children();
-CREATE VIEW pg_postmaster_stats_sources AS
-    SELECT * FROM pg_postmaster_stats_sources();
-CREATE VIEW pg_postmaster_stats_bgworkers AS
-    SELECT * FROM pg_postmaster_stats_bgworkers();
-CREATE VIEW pg_postmaster_stats_limits AS
-    SELECT * FROM pg_postmaster_stats_limits();
-CREATE VIEW pg_postmaster_stats_snapshot AS
+CREATE VIEW @extschema@.pg_postmaster_stats AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_current();
+CREATE VIEW @extschema@.pg_postmaster_stats_history AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_history();
+CREATE VIEW @extschema@.pg_postmaster_stats_latency AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_latency();
+CREATE VIEW @extschema@.pg_postmaster_stats_children AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_children();
+CREATE VIEW @extschema@.pg_postmaster_stats_sources AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_sources();
+CREATE VIEW @extschema@.pg_postmaster_stats_bgworkers AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_bgworkers();
+CREATE VIEW @extschema@.pg_postmaster_stats_limits AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_limits();
+CREATE VIEW @extschema@.pg_postmaster_stats_snapshot AS
     SELECT p.*,
            w.snapshot_ns_min_window, w.snapshot_ns_median_window,
            w.snapshot_ns_max_window, w.window_samples,
            w.snapshot_cpu_share_pct, w.snapshot_cpu_share_pct_window,
            w.server_oncpu_samples_window
-      FROM pg_postmaster_stats_snapshot_probe() p
+      FROM @extschema@.pg_postmaster_stats_snapshot_probe() p
      CROSS JOIN (
-        SELECT min(h.snapshot_ns) AS snapshot_ns_min_window,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY h.snapshot_ns)
+        SELECT pg_catalog.min(h.snapshot_ns) AS snapshot_ns_min_window,
+               pg_catalog.percentile_cont(0.5::float8)
+                   WITHIN GROUP (ORDER BY h.snapshot_ns)
                    AS snapshot_ns_median_window,
-               max(h.snapshot_ns_max) AS snapshot_ns_max_window,
-               count(h.snapshot_ns) AS window_samples,
-               (array_agg(h.snapshot_cpu_share_pct ORDER BY h."time" DESC))[1]
+               pg_catalog.max(h.snapshot_ns_max) AS snapshot_ns_max_window,
+               pg_catalog.count(h.snapshot_ns) AS window_samples,
+               (pg_catalog.array_agg(h.snapshot_cpu_share_pct
+                                     ORDER BY h."time" DESC))[1]
                    AS snapshot_cpu_share_pct,
-               -- weighted by each sample's on-CPU samples: sum(in snapshot) / sum(all)
-               sum(h.snapshot_cpu_share_pct * h.server_oncpu_samples)
-                   / nullif(sum(h.server_oncpu_samples)
-                            FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL), 0)
+               -- weighted by each sample's on-CPU samples: sum(in snapshot)
+               -- / sum(all), NULL when the latter is 0 (NULLIF would look
+               -- its = up by name)
+               pg_catalog.sum(h.snapshot_cpu_share_pct
+                              OPERATOR(pg_catalog.*) h.server_oncpu_samples)
+                   OPERATOR(pg_catalog./)
+                   CASE WHEN pg_catalog.sum(h.server_oncpu_samples)
+                             FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL)
+                             OPERATOR(pg_catalog.<>) 0
+                        THEN pg_catalog.sum(h.server_oncpu_samples)
+                             FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL)
+                   END
                    AS snapshot_cpu_share_pct_window,
-               sum(h.server_oncpu_samples)
+               pg_catalog.sum(h.server_oncpu_samples)
                    FILTER (WHERE h.snapshot_cpu_share_pct IS NOT NULL)
                    AS server_oncpu_samples_window
-          FROM pg_postmaster_stats_history() h) w;
+          FROM @extschema@.pg_postmaster_stats_history() h) w;
 
-COMMENT ON VIEW pg_postmaster_stats IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats IS
     'Latest sample of the postmaster plus cumulative counters (one row)';
-COMMENT ON VIEW pg_postmaster_stats_history IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_history IS
     'One row per sample, oldest first; rates are per second over the interval before the sample';
-COMMENT ON VIEW pg_postmaster_stats_latency IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_latency IS
     'Cumulative latency histograms (Prometheus-style le buckets)';
-COMMENT ON VIEW pg_postmaster_stats_children IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_children IS
     'Live postmaster children by backend type, read at query time';
-COMMENT ON VIEW pg_postmaster_stats_sources IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_sources IS
     'Every data source, whether it is active, and why not';
-COMMENT ON VIEW pg_postmaster_stats_bgworkers IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_bgworkers IS
     'Background-worker slots, registrations and parallel workers planned vs launched';
-COMMENT ON VIEW pg_postmaster_stats_snapshot IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_snapshot IS
     'Latest GetSnapshotData() probe and its min/median/max over the history window; with eBPF, the share of the server''s CPU spent in GetSnapshotData()';
-COMMENT ON VIEW pg_postmaster_stats_limits IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_limits IS
     'Headroom against every server and kernel limit on the way to very many connections';
-COMMENT ON FUNCTION pg_postmaster_stats_reset() IS
+COMMENT ON FUNCTION @extschema@.pg_postmaster_stats_reset() IS
     'Zeroes the cumulative counters and histograms; the history is kept';
 
 -- Readable by monitoring roles only; resetting is for superusers unless granted.
-REVOKE ALL ON FUNCTION pg_postmaster_stats_current() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_history() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_latency() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_children() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_sources() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_bgworkers() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_snapshot_probe() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_limits() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_postmaster_stats_reset() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_current() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_history() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_latency() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_children() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_sources() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_bgworkers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_snapshot_probe() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_limits() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_reset() FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_current() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_history() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_latency() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_children() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_sources() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_bgworkers() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_snapshot_probe() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_limits() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_current() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_history() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_latency() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_children() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_sources() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_bgworkers() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_snapshot_probe() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_limits() TO pg_monitor;
 
-GRANT SELECT ON pg_postmaster_stats, pg_postmaster_stats_history,
-    pg_postmaster_stats_latency, pg_postmaster_stats_children,
-    pg_postmaster_stats_sources, pg_postmaster_stats_bgworkers,
-    pg_postmaster_stats_snapshot, pg_postmaster_stats_limits TO pg_monitor;
+GRANT SELECT ON @extschema@.pg_postmaster_stats,
+    @extschema@.pg_postmaster_stats_history,
+    @extschema@.pg_postmaster_stats_latency,
+    @extschema@.pg_postmaster_stats_children,
+    @extschema@.pg_postmaster_stats_sources,
+    @extschema@.pg_postmaster_stats_bgworkers,
+    @extschema@.pg_postmaster_stats_snapshot,
+    @extschema@.pg_postmaster_stats_limits TO pg_monitor;
 
 -- ---- replay (source_replay.c, pps_sql_replay.c) ------------------------
-CREATE FUNCTION pg_postmaster_stats_replay(
+CREATE FUNCTION @extschema@.pg_postmaster_stats_replay(
     OUT kind text,
     OUT sampled_at timestamptz,
     OUT walsender_pid integer,
@@ -310,7 +344,7 @@ LANGUAGE C VOLATILE STRICT;
 -- client_addr of each standby's walsender, as in pg_stat_replication.
 -- pg_stat_get_activity(NULL) would list every backend: the local row asks
 -- for pid 0, which matches none.
-CREATE VIEW pg_postmaster_stats_replay AS
+CREATE VIEW @extschema@.pg_postmaster_stats_replay AS
     SELECT r.kind, r.sampled_at, r.walsender_pid,
            r.application_name, a.client_addr,
            r.walsender_state, r.sent_lsn, r.received_lsn, r.flushed_lsn,
@@ -324,15 +358,15 @@ CREATE VIEW pg_postmaster_stats_replay AS
            r.prefetch_wal_distance_bytes, r.prefetch_block_distance,
            r.prefetch_io_depth,
            r.wal_generated_bytes_per_s, r.wal_records_per_s, r.wal_fpi_per_s
-      FROM pg_postmaster_stats_replay() r
-      LEFT JOIN LATERAL pg_stat_get_activity(coalesce(r.walsender_pid, 0)) a ON true;
+      FROM @extschema@.pg_postmaster_stats_replay() r
+      LEFT JOIN LATERAL pg_catalog.pg_stat_get_activity(coalesce(r.walsender_pid, 0)) a ON true;
 
-COMMENT ON VIEW pg_postmaster_stats_replay IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_replay IS
     'WAL replay: one row for local replay on a standby, one row per standby streaming from this server';
 
-REVOKE ALL ON FUNCTION pg_postmaster_stats_replay() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pg_postmaster_stats_replay() TO pg_monitor;
-GRANT SELECT ON pg_postmaster_stats_replay TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_replay() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_replay() TO pg_monitor;
+GRANT SELECT ON @extschema@.pg_postmaster_stats_replay TO pg_monitor;
 -- ---- end of replay -------------------------------------------------------
 
 -- ====================================================================
@@ -351,14 +385,14 @@ GRANT SELECT ON pg_postmaster_stats_replay TO pg_monitor;
 -- metric in monitoring/postgres_exporter/queries.yaml; test/t/020 and
 -- test/t/021 fail until the view, the exporter and the README agree.
 -- ====================================================================
-CREATE VIEW pg_postmaster_stats_metrics AS
+CREATE VIEW @extschema@.pg_postmaster_stats_metrics AS
 WITH sources AS MATERIALIZED (
-    SELECT source, active FROM pg_postmaster_stats_sources()
+    SELECT source, active FROM @extschema@.pg_postmaster_stats_sources()
 ), latency AS MATERIALIZED (
     -- read once: the buckets, _count and _sum rows come from one copy
-    SELECT * FROM pg_postmaster_stats_latency()
+    SELECT * FROM @extschema@.pg_postmaster_stats_latency()
 ), replay AS MATERIALIZED (
-    SELECT * FROM pg_postmaster_stats_replay()
+    SELECT * FROM @extschema@.pg_postmaster_stats_replay()
 ), histograms(metric, family, source) AS (VALUES
     ('connection_setup', 'pg_postmaster_connections_setup_seconds', 'connection_setup'),
     ('snapshot', 'pg_postmaster_snapshot_seconds', 'snapshot_probe'),
@@ -368,19 +402,20 @@ WITH sources AS MATERIALIZED (
 ), m(source, name, labels, value, kind) AS (
     -- the sampler itself and the counters' reset: always present
     SELECT v.*
-      FROM pg_postmaster_stats_current() c
+      FROM @extschema@.pg_postmaster_stats_current() c
      CROSS JOIN LATERAL (VALUES
         (NULL::text, 'pg_postmaster_sampler_samples_total', '{}'::jsonb, c.samples_total::float8, 'counter'),
         (NULL, 'pg_postmaster_sampler_starts_total', '{}', c.worker_starts_total, 'counter'),
         (NULL, 'pg_postmaster_sampler_last_sample_time_seconds', '{}', extract(epoch FROM c.sampled_at)::float8, 'gauge'),
         (NULL, 'pg_postmaster_stats_reset_time_seconds', '{}', extract(epoch FROM c.stats_reset)::float8, 'gauge'),
-        (NULL, 'pg_postmaster_stats_info', jsonb_build_object(
-            'version', (SELECT extversion FROM pg_extension WHERE extname = 'pg_postmaster_stats'),
-            'cluster_name', current_setting('cluster_name')), 1, 'gauge'),
-        ('postmaster_process', 'pg_postmaster_cpu_busy_ratio', '{}', c.postmaster_cpu_pct / 100, 'gauge'),
-        ('postmaster_process', 'pg_postmaster_cpu_user_ratio', '{}', c.postmaster_cpu_user_pct / 100, 'gauge'),
-        ('postmaster_process', 'pg_postmaster_cpu_system_ratio', '{}', c.postmaster_cpu_system_pct / 100, 'gauge'),
-        ('postmaster_process', 'pg_postmaster_cpu_wait_ratio', '{}', c.postmaster_cpu_wait_pct / 100, 'gauge'),
+        (NULL, 'pg_postmaster_stats_info', pg_catalog.jsonb_build_object(
+            'version', (SELECT e.extversion FROM pg_catalog.pg_extension e
+                         WHERE e.extname OPERATOR(pg_catalog.=) 'pg_postmaster_stats'),
+            'cluster_name', pg_catalog.current_setting('cluster_name')), 1, 'gauge'),
+        ('postmaster_process', 'pg_postmaster_cpu_busy_ratio', '{}', c.postmaster_cpu_pct OPERATOR(pg_catalog./) 100, 'gauge'),
+        ('postmaster_process', 'pg_postmaster_cpu_user_ratio', '{}', c.postmaster_cpu_user_pct OPERATOR(pg_catalog./) 100, 'gauge'),
+        ('postmaster_process', 'pg_postmaster_cpu_system_ratio', '{}', c.postmaster_cpu_system_pct OPERATOR(pg_catalog./) 100, 'gauge'),
+        ('postmaster_process', 'pg_postmaster_cpu_wait_ratio', '{}', c.postmaster_cpu_wait_pct OPERATOR(pg_catalog./) 100, 'gauge'),
         ('postmaster_process', 'pg_postmaster_memory_resident_bytes', '{}', c.postmaster_rss_bytes, 'gauge'),
         ('postmaster_process', 'pg_postmaster_memory_pagetable_bytes', '{}', c.postmaster_pagetable_bytes, 'gauge'),
         ('accept_queue', 'pg_postmaster_listen_queue_depth', '{}', c.accept_queue_depth, 'gauge'),
@@ -395,7 +430,7 @@ WITH sources AS MATERIALIZED (
         ) AS v
     UNION ALL
     SELECT v.*
-      FROM pg_postmaster_stats_bgworkers() b
+      FROM @extschema@.pg_postmaster_stats_bgworkers() b
      CROSS JOIN LATERAL (VALUES
         ('bgworker_registry', 'pg_postmaster_bgworker_slots_max', '{}'::jsonb, b.slots_total::float8, 'gauge'),
         ('bgworker_registry', 'pg_postmaster_bgworker_slots_in_use', '{}', b.slots_in_use, 'gauge'),
@@ -413,10 +448,10 @@ WITH sources AS MATERIALIZED (
         ) AS v
     UNION ALL
     SELECT v.*
-      FROM pg_postmaster_stats_snapshot_probe() p
+      FROM @extschema@.pg_postmaster_stats_snapshot_probe() p
      CROSS JOIN LATERAL (VALUES
-        ('snapshot_probe', 'pg_postmaster_snapshot_probe_seconds', '{}'::jsonb, p.snapshot_ns / 1e9::float8, 'gauge'),
-        ('snapshot_probe', 'pg_postmaster_snapshot_probe_max_seconds', '{}', p.snapshot_ns_max / 1e9, 'gauge'),
+        ('snapshot_probe', 'pg_postmaster_snapshot_probe_seconds', '{}'::jsonb, p.snapshot_ns OPERATOR(pg_catalog./) 1e9::float8, 'gauge'),
+        ('snapshot_probe', 'pg_postmaster_snapshot_probe_max_seconds', '{}', p.snapshot_ns_max OPERATOR(pg_catalog./) 1e9, 'gauge'),
         ('snapshot_probe', 'pg_postmaster_snapshot_probe_xids', '{}', p.xcnt, 'gauge'),
         ('snapshot_probe', 'pg_postmaster_snapshot_probe_subxids', '{}', p.subxcnt, 'gauge'),
         ('snapshot_probe', 'pg_postmaster_snapshot_probe_suboverflowed', '{}', p.suboverflowed::int, 'gauge'),
@@ -426,53 +461,60 @@ WITH sources AS MATERIALIZED (
     UNION ALL
     -- one series per limit; current and maximum only for limits in force
     SELECT v.*
-      FROM pg_postmaster_stats_limits() l
+      FROM @extschema@.pg_postmaster_stats_limits() l
      CROSS JOIN LATERAL (VALUES
-        ('limits', 'pg_postmaster_limit_headroom_ratio', jsonb_build_object('limit', l.limit_name),
-         l.headroom_pct / 100, 'gauge'),
-        ('limits', 'pg_postmaster_limit_current', jsonb_build_object('limit', l.limit_name, 'unit', l.unit),
+        ('limits', 'pg_postmaster_limit_headroom_ratio', pg_catalog.jsonb_build_object('limit', l.limit_name),
+         l.headroom_pct OPERATOR(pg_catalog./) 100, 'gauge'),
+        ('limits', 'pg_postmaster_limit_current', pg_catalog.jsonb_build_object('limit', l.limit_name, 'unit', l.unit),
          CASE WHEN l.maximum IS NOT NULL THEN l.current END, 'gauge'),
-        ('limits', 'pg_postmaster_limit_maximum', jsonb_build_object('limit', l.limit_name, 'unit', l.unit),
+        ('limits', 'pg_postmaster_limit_maximum', pg_catalog.jsonb_build_object('limit', l.limit_name, 'unit', l.unit),
          CASE WHEN l.current IS NOT NULL THEN l.maximum END, 'gauge')
         ) AS v
     UNION ALL
     -- pg_postmaster_stats_latency: one family per histogram (a histogram
     -- not listed here is pg_postmaster_<metric>_seconds, always shown)
-    SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || '_bucket',
-           jsonb_build_object('le', CASE WHEN l.le_seconds = 'Infinity' THEN '+Inf'
-                                         ELSE l.le_seconds::text END),
+    SELECT h.source,
+           coalesce(h.family, 'pg_postmaster_' OPERATOR(pg_catalog.||) l.metric
+                              OPERATOR(pg_catalog.||) '_seconds')
+               OPERATOR(pg_catalog.||) '_bucket',
+           pg_catalog.jsonb_build_object('le',
+               CASE WHEN l.le_seconds OPERATOR(pg_catalog.=) 'Infinity' THEN '+Inf'
+                    ELSE l.le_seconds::text END),
            l.count, 'histogram'
       FROM latency l
-      LEFT JOIN histograms h USING (metric)
+      LEFT JOIN histograms h ON h.metric OPERATOR(pg_catalog.=) l.metric
     UNION ALL
-    SELECT h.source, coalesce(h.family, 'pg_postmaster_' || l.metric || '_seconds') || v.suffix,
+    SELECT h.source,
+           coalesce(h.family, 'pg_postmaster_' OPERATOR(pg_catalog.||) l.metric
+                              OPERATOR(pg_catalog.||) '_seconds')
+               OPERATOR(pg_catalog.||) v.suffix,
            '{}', v.value, 'histogram'
       FROM latency l
-      LEFT JOIN histograms h USING (metric)
+      LEFT JOIN histograms h ON h.metric OPERATOR(pg_catalog.=) l.metric
      CROSS JOIN LATERAL (VALUES ('_count', l.count::float8),
                                 ('_sum', l.sum_seconds)) AS v(suffix, value)
-     WHERE l.le_seconds = 'Infinity'
+     WHERE l.le_seconds OPERATOR(pg_catalog.=) 'Infinity'
     UNION ALL
     -- live children by type; the function raises an error when it cannot
     -- read them, so it runs only while the children source works (an
     -- uncorrelated EXISTS is a one-time filter: false, nothing below runs)
     SELECT 'children', 'pg_postmaster_child_processes',
-           jsonb_build_object('backend_type', c.backend_type), c.children, 'gauge'
-      FROM pg_postmaster_stats_children() c
-     WHERE EXISTS (SELECT FROM sources WHERE source = 'children' AND active)
+           pg_catalog.jsonb_build_object('backend_type', c.backend_type), c.children, 'gauge'
+      FROM @extschema@.pg_postmaster_stats_children() c
+     WHERE EXISTS (SELECT FROM sources WHERE source OPERATOR(pg_catalog.=) 'children' AND active)
     UNION ALL
     -- exits by class of child (eBPF); NULL for the types it does not count
-    SELECT 'ebpf', v.name, jsonb_build_object('backend_type', c.backend_type), v.value, 'counter'
-      FROM pg_postmaster_stats_children() c
+    SELECT 'ebpf', v.name, pg_catalog.jsonb_build_object('backend_type', c.backend_type), v.value, 'counter'
+      FROM @extschema@.pg_postmaster_stats_children() c
      CROSS JOIN LATERAL (VALUES
         ('pg_postmaster_children_exited_total', c.exits_total::float8),
         ('pg_postmaster_children_exited_abnormally_total', c.abnormal_exits_total),
         ('pg_postmaster_children_exited_by_signal_total', c.signaled_exits_total)
         ) AS v(name, value)
-     WHERE EXISTS (SELECT FROM sources WHERE source = 'ebpf' AND active)
-       AND EXISTS (SELECT FROM sources WHERE source = 'children' AND active)
+     WHERE EXISTS (SELECT FROM sources WHERE source OPERATOR(pg_catalog.=) 'ebpf' AND active)
+       AND EXISTS (SELECT FROM sources WHERE source OPERATOR(pg_catalog.=) 'children' AND active)
     UNION ALL
-    SELECT NULL, 'pg_postmaster_stats_source_active', jsonb_build_object('source', s.source),
+    SELECT NULL, 'pg_postmaster_stats_source_active', pg_catalog.jsonb_build_object('source', s.source),
            s.active::int, 'gauge'
       FROM sources s
     UNION ALL
@@ -485,16 +527,16 @@ WITH sources AS MATERIALIZED (
         ('pg_postmaster_replay_paused', '{}', r.replay_paused::int, 'gauge'),
         ('pg_postmaster_replay_receive_rate_bytes_per_second', '{}', r.receive_rate_bytes_per_s, 'gauge'),
         ('pg_postmaster_replay_rate_bytes_per_second', '{}', r.replay_rate_bytes_per_s, 'gauge'),
-        ('pg_postmaster_replay_startup_cpu_busy_ratio', '{}', r.startup_cpu_pct / 100, 'gauge'),
-        ('pg_postmaster_replay_startup_cpu_wait_ratio', '{}', r.startup_cpu_wait_pct / 100, 'gauge'),
+        ('pg_postmaster_replay_startup_cpu_busy_ratio', '{}', r.startup_cpu_pct OPERATOR(pg_catalog./) 100, 'gauge'),
+        ('pg_postmaster_replay_startup_cpu_wait_ratio', '{}', r.startup_cpu_wait_pct OPERATOR(pg_catalog./) 100, 'gauge'),
         ('pg_postmaster_replay_capacity_bytes_per_second', '{}', r.replay_capacity_bytes_per_s, 'gauge'),
         ('pg_postmaster_replay_headroom_ratio', '{}', r.replay_headroom, 'gauge'),
         ('pg_postmaster_replay_catchup_seconds', '{}', r.catchup_seconds, 'gauge')
         ) AS v
-     WHERE r.kind = 'local_replay'
+     WHERE r.kind OPERATOR(pg_catalog.=) 'local_replay'
     UNION ALL
     -- a primary's standbys, one series per walsender
-    SELECT 'replay', v.name, jsonb_build_object('application_name', coalesce(r.application_name, ''),
+    SELECT 'replay', v.name, pg_catalog.jsonb_build_object('application_name', coalesce(r.application_name, ''),
                                                'walsender_pid', r.walsender_pid::text),
            v.value, 'gauge'
       FROM replay r
@@ -502,15 +544,16 @@ WITH sources AS MATERIALIZED (
         ('pg_postmaster_standby_replay_lag_bytes', r.replay_lag_bytes::float8),
         ('pg_postmaster_standby_replay_lag_seconds', r.replay_lag_seconds)
         ) AS v(name, value)
-     WHERE r.kind = 'standby'
+     WHERE r.kind OPERATOR(pg_catalog.=) 'standby'
 )
 SELECT m.name, m.labels, m.value, m.kind
   FROM m
  WHERE m.value IS NOT NULL
-   AND (m.source IS NULL OR m.source IN (SELECT source FROM sources WHERE active));
+   AND (m.source IS NULL
+        OR m.source OPERATOR(pg_catalog.=) ANY (SELECT source FROM sources WHERE active));
 
-COMMENT ON VIEW pg_postmaster_stats_metrics IS
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_metrics IS
     'Every metric in Prometheus naming, one row per sample; inactive sources are left out';
-GRANT SELECT ON pg_postmaster_stats_metrics TO pg_monitor;
+GRANT SELECT ON @extschema@.pg_postmaster_stats_metrics TO pg_monitor;
 -- END pg_postmaster_stats_metrics
 -- ====================================================================
