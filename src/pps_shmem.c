@@ -5,13 +5,18 @@
  *
  * Who writes, who reads, and how:
  *
+ * - magic, layout, ring_size and the record of a discarded crash-restart
+ *	 copy (discarded_why, discarded_at) are written by the postmaster only,
+ *	 while it initializes the segment, before it starts any child.
+ *
  * - Cumulative counters are pg_atomic_uint64.  Any backend adds to the
  *	 connection counters and histogram (ClientAuthentication_hook) and to the
  *	 parallel-query counters (ExecutorEnd_hook) with fetch-add; the worker
  *	 adds the registry deltas (bgw_*, autovacuum_started_total) the same
- *	 way; readers load them with atomic reads.  pg_postmaster_stats_reset() writes zeros and bumps
- *	 reset_generation so the worker can tell a reset from a wrap.  No lock:
- *	 a counter read during a reset may be from either side of it.
+ *	 way; readers load them with atomic reads.  pg_postmaster_stats_reset()
+ *	 writes zeros and bumps reset_generation so the worker can tell a reset
+ *	 from a wrap.  No lock: a counter read during a reset may be from either
+ *	 side of it.
  *
  * - The sample ring has exactly one writer, the sampler worker.  Each slot
  *	 carries a sequence counter (a seqlock): the writer makes it odd, writes
@@ -32,7 +37,14 @@
  * - The replay source's latest reading too (replay_seq); its only writer
  *	 is the sampler worker.
  *
- * - ring_size is fixed at postmaster start (history_size is PGC_POSTMASTER).
+ * - Single writers are identified by the pid they publish (worker_pid,
+ *	 probe_pid); assert-enabled builds check it in every single-writer
+ *	 function below.
+ *
+ * - The ring is indexed modulo every process's own history_size
+ *	 (PGC_POSTMASTER, so the same in all of them), never modulo the
+ *	 ring_size stored here: a corrupt value there cannot send a reader or
+ *	 the writer out of the segment.
  *
  * Nothing here takes an LWLock, so readers and the connection hook can
  * never block the worker and the worker can never block them.
@@ -40,10 +52,12 @@
  * Crash restarts: when a backend crashes the postmaster reinitializes all
  * shared memory.  Our segment is worth keeping (counters, histograms, the
  * history that shows what led to the crash), so the postmaster copies it
- * into its private memory on the way down (an on_shmem_exit callback, run
- * before the segment is detached) and copies it back into the new segment.
- * Worker pids are cleared, and a seqlock left odd by a writer killed
- * mid-write is closed with its row marked unreadable.
+ * into its private memory on the way down and, after checking it, back
+ * into the new segment.  A crash restart exists because shared memory may
+ * be corrupt: the postmaster never uses a size, offset, count or pointer
+ * read from the segment, and discards a copy that fails any check, with a
+ * LOG line and a note in pg_postmaster_stats_sources.  The rules and the
+ * checks are in pps_shmem_save.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,14 +70,19 @@
 
 #include "pps_seqlock.h"
 #include "pps_shmem.h"
+#include "pps_shmem_save.h"
 
 PpsShared  *pps_shared = NULL;
 
-/* the postmaster's copy of the segment across a crash restart */
-static PpsShared *pps_saved = NULL;
-static Size pps_saved_size = 0;
-
-extern int	pps_history_size;
+/*
+ * The single-writer rules above, checked in assert-enabled builds: what only
+ * the sampler (or only the probe worker) may write is written by the process
+ * that registered itself as that worker.
+ */
+#define PPS_ASSERT_SAMPLER() \
+	Assert(pg_atomic_read_u32(&pps_shared->worker_pid) == (uint32) MyProcPid)
+#define PPS_ASSERT_PROBE() \
+	Assert(pg_atomic_read_u32(&pps_shared->probe_pid) == (uint32) MyProcPid)
 
 static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_POSTMASTER] = "postmaster_process",
@@ -91,141 +110,129 @@ pps_shmem_request(void)
 	RequestAddinShmemSpace(pps_shmem_size(pps_history_size));
 }
 
-/* In the postmaster, as shared memory goes away: keep a private copy. */
-static void
-pps_shmem_save(int code, Datum arg)
+/*
+ * What a reader of one segment assumes about its layout, written at
+ * initialization and checked before a saved copy is restored.  Bump the
+ * revision when PpsShared changes in a way these sizes do not show.
+ */
+#define PPS_SHMEM_LAYOUT_REVISION 1
+
+uint64
+pps_shmem_layout(void)
 {
-	Size		size;
-
-	if (pps_shared == NULL)
-		return;
-	size = pps_shmem_size(pps_shared->ring_size);
-	free(pps_saved);
-	pps_saved = malloc(size);
-	if (pps_saved != NULL)
-	{
-		memcpy(pps_saved, pps_shared, size);
-		pps_saved_size = size;
-	}
-	pps_shared = NULL;
-}
-
-/* A seqlock found odd: its writer died mid-write.  Close it. */
-static uint64
-pps_shmem_close_seq(pg_atomic_uint64 *seq)
-{
-	uint64		v = pg_atomic_read_u64(seq);
-
-	if (v & 1)
-		pg_atomic_write_u64(seq, v + 1);
-	return v;
+	StaticAssertStmt(sizeof(PpsSlot) < 0x10000, "PpsSlot too large for the layout word");
+	StaticAssertStmt(offsetof(PpsShared, ring) < UINT64CONST(0x100000000),
+					 "PpsShared too large for the layout word");
+	return ((uint64) PPS_SHMEM_LAYOUT_REVISION << 48) |
+		((uint64) offsetof(PpsShared, ring) << 16) | (uint64) sizeof(PpsSlot);
 }
 
 /*
- * Put the saved copy into the fresh segment.  Only with native 64-bit
- * atomics, whose memory is the plain value; simulated ones embed a lock.
+ * What describes processes, not history: it starts empty at every start and
+ * crash restart (their writers rewrite it within a sample interval).
  */
-static bool
-pps_shmem_restore(void)
+void
+pps_shmem_init_transient(PpsShared *s)
 {
-#ifdef PG_HAVE_ATOMIC_U64_SIMULATION
-	return false;
-#else
-	if (pps_saved == NULL || pps_saved_size != pps_shmem_size(pps_history_size))
-		return false;
-	memcpy(pps_shared, pps_saved, pps_saved_size);
-	free(pps_saved);
-	pps_saved = NULL;
+	pg_atomic_init_u32(&s->worker_pid, 0);
+	pg_atomic_init_u32(&s->probe_pid, 0);
+	pg_atomic_init_u64(&s->probe_seq, 0);
+	memset(&s->probe, 0, sizeof(s->probe));
+	pg_atomic_init_u64(&s->limits_seq, 0);
+	memset(&s->limits, 0, sizeof(s->limits));
+	pg_atomic_init_u64(&s->replay_seq, 0);
+	memset(&s->replay, 0, sizeof(s->replay));
+	pg_atomic_init_u64(&s->sources_seq, 0);
+	for (int i = 0; i < PPS_NUM_SOURCES; i++)
+	{
+		s->sources[i].active = false;
+		strlcpy(s->sources[i].detail,
+				"waiting for the sampler worker's first sample",
+				PPS_DETAIL_LEN);
+	}
+}
 
-	pg_atomic_write_u32(&pps_shared->worker_pid, 0);
-	pg_atomic_write_u32(&pps_shared->probe_pid, 0);
-	pps_shmem_close_seq(&pps_shared->sources_seq);
-	pps_shmem_close_seq(&pps_shared->probe_seq);
-	pps_shmem_close_seq(&pps_shared->limits_seq);
-	pps_shmem_close_seq(&pps_shared->replay_seq);
-	for (int i = 0; i < pps_shared->ring_size; i++)
-		if (pps_shmem_close_seq(&pps_shared->ring[i].seq) & 1)
-			pps_shared->ring[i].data.index = PG_UINT64_MAX;
-	return true;
-#endif
+static void
+pps_shmem_init_fresh(PpsShared *s)
+{
+	s->magic = PPS_SHMEM_MAGIC;
+	s->layout = pps_shmem_layout();
+	s->discarded_why = PPS_SAVE_USABLE;
+	s->discarded_at = 0;
+	pg_atomic_init_u64(&s->connections_total, 0);
+	pg_atomic_init_u64(&s->auth_failures_total, 0);
+	pps_hist_init(&s->conn_setup);
+	pg_atomic_init_u64(&s->parallel_queries_total, 0);
+	pg_atomic_init_u64(&s->parallel_planned_total, 0);
+	pg_atomic_init_u64(&s->parallel_launched_total, 0);
+	pg_atomic_init_u64(&s->bgw_registrations_total, 0);
+	pg_atomic_init_u64(&s->bgw_parallel_registered_total, 0);
+	pg_atomic_init_u64(&s->bgw_parallel_terminated_total, 0);
+	pg_atomic_init_u64(&s->autovacuum_started_total, 0);
+	pps_hist_init(&s->snapshot_hist);
+	pg_atomic_init_u64(&s->bpf_forks_total, 0);
+	pg_atomic_init_u64(&s->bpf_reaps_total, 0);
+	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+	{
+		pg_atomic_init_u64(&s->bpf_exits_total[i], 0);
+		pg_atomic_init_u64(&s->bpf_exits_unseen_total[i], 0);
+		pg_atomic_init_u64(&s->bpf_abnormal_total[i], 0);
+		pg_atomic_init_u64(&s->bpf_signaled_total[i], 0);
+	}
+	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+		pg_atomic_init_u64(&s->bpf_cpu_samples_total[i], 0);
+	pg_atomic_init_u64(&s->bpf_server_samples_total, 0);
+	pg_atomic_init_u64(&s->bpf_snapshot_samples_total, 0);
+	pps_hist_init(&s->fork_hist);
+	pps_hist_init(&s->reap_hist);
+	pps_hist_init(&s->lifetime_hist);
+	pg_atomic_init_u64(&s->reset_generation, 0);
+	pg_atomic_init_u64(&s->stats_reset, (uint64) GetCurrentTimestamp());
+	pg_atomic_init_u64(&s->worker_starts, 0);
+	pps_shmem_init_transient(s);
+	s->ring_size = pps_history_size;
+	pg_atomic_init_u64(&s->samples_written, 0);
+	for (int i = 0; i < pps_history_size; i++)
+		pg_atomic_init_u64(&s->ring[i].seq, 0);
 }
 
 void
 pps_shmem_startup(void)
 {
 	bool		found;
+	bool		restored = false;
+	PpsSaveVerdict verdict = PPS_SAVE_USABLE;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	pps_shared = ShmemInitStruct("pg_postmaster_stats",
 								 pps_shmem_size(pps_history_size), &found);
 	if (!IsUnderPostmaster)
 		on_shmem_exit(pps_shmem_save, (Datum) 0);
-	if (!found && pps_shmem_restore())
+	if (!found)
+		verdict = pps_shmem_restore(&restored);
+	if (restored)
 		ereport(LOG,
 				(errmsg("pg_postmaster_stats kept its counters and history across the crash restart")));
 	else if (!found)
 	{
-		pg_atomic_init_u64(&pps_shared->connections_total, 0);
-		pg_atomic_init_u64(&pps_shared->auth_failures_total, 0);
-		pps_hist_init(&pps_shared->conn_setup);
-		pg_atomic_init_u64(&pps_shared->parallel_queries_total, 0);
-		pg_atomic_init_u64(&pps_shared->parallel_planned_total, 0);
-		pg_atomic_init_u64(&pps_shared->parallel_launched_total, 0);
-		pg_atomic_init_u64(&pps_shared->bgw_registrations_total, 0);
-		pg_atomic_init_u64(&pps_shared->bgw_parallel_registered_total, 0);
-		pg_atomic_init_u64(&pps_shared->bgw_parallel_terminated_total, 0);
-		pg_atomic_init_u64(&pps_shared->autovacuum_started_total, 0);
-		pg_atomic_init_u32(&pps_shared->probe_pid, 0);
-		pg_atomic_init_u64(&pps_shared->probe_seq, 0);
-		memset(&pps_shared->probe, 0, sizeof(pps_shared->probe));
-		pps_hist_init(&pps_shared->snapshot_hist);
-		pg_atomic_init_u64(&pps_shared->bpf_forks_total, 0);
-		pg_atomic_init_u64(&pps_shared->bpf_reaps_total, 0);
-		for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+		pps_shmem_init_fresh(pps_shared);
+		if (verdict != PPS_SAVE_USABLE)
 		{
-			pg_atomic_init_u64(&pps_shared->bpf_exits_total[i], 0);
-			pg_atomic_init_u64(&pps_shared->bpf_exits_unseen_total[i], 0);
-			pg_atomic_init_u64(&pps_shared->bpf_abnormal_total[i], 0);
-			pg_atomic_init_u64(&pps_shared->bpf_signaled_total[i], 0);
+			pps_shared->discarded_why = verdict;
+			pps_shared->discarded_at = GetCurrentTimestamp();
 		}
-		for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
-			pg_atomic_init_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
-		pg_atomic_init_u64(&pps_shared->bpf_server_samples_total, 0);
-		pg_atomic_init_u64(&pps_shared->bpf_snapshot_samples_total, 0);
-		pps_hist_init(&pps_shared->fork_hist);
-		pps_hist_init(&pps_shared->reap_hist);
-		pps_hist_init(&pps_shared->lifetime_hist);
-		pg_atomic_init_u64(&pps_shared->limits_seq, 0);
-		memset(&pps_shared->limits, 0, sizeof(pps_shared->limits));
-		pg_atomic_init_u64(&pps_shared->replay_seq, 0);
-		memset(&pps_shared->replay, 0, sizeof(pps_shared->replay));
-		pg_atomic_init_u64(&pps_shared->reset_generation, 0);
-		pg_atomic_init_u64(&pps_shared->stats_reset,
-						   (uint64) GetCurrentTimestamp());
-		pg_atomic_init_u32(&pps_shared->worker_pid, 0);
-		pg_atomic_init_u64(&pps_shared->worker_starts, 0);
-		pg_atomic_init_u64(&pps_shared->sources_seq, 0);
-		for (int i = 0; i < PPS_NUM_SOURCES; i++)
-		{
-			pps_shared->sources[i].active = false;
-			strlcpy(pps_shared->sources[i].detail,
-					"waiting for the sampler worker's first sample",
-					PPS_DETAIL_LEN);
-		}
-		pps_shared->ring_size = pps_history_size;
-		pg_atomic_init_u64(&pps_shared->samples_written, 0);
-		for (int i = 0; i < pps_history_size; i++)
-			pg_atomic_init_u64(&pps_shared->ring[i].seq, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Called by the worker only. */
+/* Called by the sampler worker only. */
 void
 pps_ring_append(const PpsSample *sample)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
-	PpsSlot    *slot = &pps_shared->ring[n % pps_shared->ring_size];
+	PpsSlot    *slot = &pps_shared->ring[n % (uint64) pps_history_size];
+
+	PPS_ASSERT_SAMPLER();
 
 	pps_seqlock_write_begin(&slot->seq);
 	slot->data.index = n;
@@ -241,7 +248,7 @@ pps_ring_oldest(void)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
 
-	return n > (uint64) pps_shared->ring_size ? n - pps_shared->ring_size : 0;
+	return n > (uint64) pps_history_size ? n - (uint64) pps_history_size : 0;
 }
 
 /*
@@ -251,7 +258,7 @@ pps_ring_oldest(void)
 bool
 pps_ring_read(uint64 index, PpsSample *out)
 {
-	PpsSlot    *slot = &pps_shared->ring[index % pps_shared->ring_size];
+	PpsSlot    *slot = &pps_shared->ring[index % (uint64) pps_history_size];
 	PpsSlotData data;
 	uint64		seen = pps_seqlock_read(&slot->seq, &data, &slot->data, sizeof(data));
 
@@ -277,7 +284,7 @@ pps_ring_latest(PpsSample *out)
 	return false;
 }
 
-/* Called by the worker only. */
+/* Called by the sampler worker only. */
 void
 pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 {
@@ -285,6 +292,7 @@ pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 	va_list		ap;
 	PpsSourceState *st = &pps_shared->sources[src];
 
+	PPS_ASSERT_SAMPLER();
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
@@ -314,6 +322,7 @@ pps_sources_read(PpsSourceState *out)
 void
 pps_probe_publish(const PpsSnapshotProbe *probe)
 {
+	PPS_ASSERT_PROBE();
 	pps_seqlock_write_begin(&pps_shared->probe_seq);
 	memcpy(&pps_shared->probe, probe, sizeof(PpsSnapshotProbe));
 	pps_seqlock_write_end(&pps_shared->probe_seq);
@@ -333,6 +342,7 @@ pps_probe_read(PpsSnapshotProbe *out)
 void
 pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
 {
+	PPS_ASSERT_PROBE();
 	pps_seqlock_write_begin(&pps_shared->limits_seq);
 	memcpy(&pps_shared->limits.reading, r, sizeof(PpsLimitsReading));
 	pps_shared->limits.time = GetCurrentTimestamp();
@@ -364,6 +374,7 @@ pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
 void
 pps_replay_publish(const PpsReplayState *state)
 {
+	PPS_ASSERT_SAMPLER();
 	pps_seqlock_write_begin(&pps_shared->replay_seq);
 	memcpy(&pps_shared->replay, state, sizeof(PpsReplayState));
 	pps_seqlock_write_end(&pps_shared->replay_seq);

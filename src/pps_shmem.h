@@ -158,8 +158,39 @@ typedef struct PpsSourceState
 	char		detail[PPS_DETAIL_LEN];
 } PpsSourceState;
 
+/*
+ * Why the postmaster discarded the copy of the segment it saved across a
+ * crash restart (pps_shmem_save.c); PPS_SAVE_USABLE when it did not.
+ */
+typedef enum PpsSaveVerdict
+{
+	PPS_SAVE_USABLE = 0,		/* restored, or nothing was saved */
+	PPS_SAVE_NO_MEMORY,			/* no memory for the copy */
+	PPS_SAVE_MAGIC,
+	PPS_SAVE_LAYOUT,
+	PPS_SAVE_RING_SIZE,
+	PPS_SAVE_SAMPLES_WRITTEN,
+	PPS_SAVE_SLOT_SEQ,
+	PPS_SAVE_SLOT_INDEX,
+	PPS_SAVE_HISTOGRAM,
+	PPS_SAVE_DISCARD_NOTE,
+	PPS_SAVE_NUM_VERDICTS
+} PpsSaveVerdict;
+
+/* "PPS_SHM1": the first field of every segment this library initialized */
+#define PPS_SHMEM_MAGIC UINT64CONST(0x5050535f53484d31)
+
 typedef struct PpsShared
 {
+	/*
+	 * Identity and crash-restart record: written by the postmaster only,
+	 * before it starts any child; read-only for everyone else.
+	 */
+	uint64		magic;			/* PPS_SHMEM_MAGIC */
+	uint64		layout;			/* pps_shmem_layout() */
+	int32		discarded_why;	/* PpsSaveVerdict of the last discard */
+	TimestampTz discarded_at;	/* when (0: never) */
+
 	/* cumulative counters, written by any backend with atomics */
 	pg_atomic_uint64 connections_total;
 	pg_atomic_uint64 auth_failures_total;
@@ -215,15 +246,24 @@ typedef struct PpsShared
 	pg_atomic_uint64 sources_seq;
 	PpsSourceState sources[PPS_NUM_SOURCES];
 
-	/* sample ring; samples_written counts every sample ever appended */
+	/*
+	 * sample ring; samples_written counts every sample ever appended.
+	 * ring_size is only a record of pg_postmaster_stats.history_size for the
+	 * crash-restart check: every process indexes the ring with its own copy
+	 * of that setting.
+	 */
 	int			ring_size;
 	pg_atomic_uint64 samples_written;
 	PpsSlot		ring[FLEXIBLE_ARRAY_MEMBER];
 } PpsShared;
 
 extern PpsShared *pps_shared;
+extern int	pps_history_size;
 
 extern Size pps_shmem_size(int history_size);
+extern uint64 pps_shmem_layout(void);
+extern void pps_shmem_init_transient(PpsShared *s);
+extern char *pps_shmem_discard_note(void);
 extern void pps_shmem_request(void);
 extern void pps_shmem_startup(void);
 

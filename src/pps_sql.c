@@ -450,6 +450,8 @@ pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
 	uint32		worker_pid;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
+	char	   *detail;
+	char	   *note;
 
 	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
@@ -458,12 +460,15 @@ pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum("sampler_worker");
 	values[1] = BoolGetDatum(worker_pid != 0);
 	if (worker_pid != 0)
-		values[2] = CStringGetTextDatum(psprintf("pid %u, one sample every %d ms, %d samples kept",
-												 worker_pid, pps_sample_interval_ms,
-												 pps_shared->ring_size));
+		detail = psprintf("pid %u, one sample every %d ms, %d samples kept",
+						  worker_pid, pps_sample_interval_ms, pps_history_size);
 	else
-		values[2] = CStringGetTextDatum("not running: the postmaster restarts it within 5 s; "
-										"if it stays down, look for \"" PPS_WORKER_TYPE "\" in the server log");
+		detail = "not running: the postmaster restarts it within 5 s; "
+			"if it stays down, look for \"" PPS_WORKER_TYPE "\" in the server log";
+	/* counters that started over after a crash restart say so */
+	if ((note = pps_shmem_discard_note()) != NULL)
+		detail = psprintf("%s; %s", detail, note);
+	values[2] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(store, tupdesc, values, nulls);
 
 	pps_sources_read(states);

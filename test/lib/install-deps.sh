@@ -17,6 +17,7 @@ PPS_APT_PACKAGES=(
 	libcap-dev libcap2-bin		# its capability handling; setcap
 	prometheus prometheus-postgres-exporter	# monitoring tests (test/t/021-023)
 	bpftrace					# independent counts in test/scenarios and test/bench
+	gdb							# writes corrupt values into the live segment (test/t/015)
 )
 
 # Services the packages above would start on their default ports (9090,
