@@ -20,7 +20,7 @@ use Test::More;
 # samples in the ring; small, so that the ring wraps within seconds
 my $R = 10;
 
-my $gdb = (grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH} // '', '/usr/bin')[0];
+my $gdb = (grep { -x } map { "$_/gdb" } split(/:/, $ENV{PATH} // ''), '/usr/bin')[0];
 if (!$gdb)
 {
 	fail('gdb is installed (test/lib/install-deps.sh installs it)');
