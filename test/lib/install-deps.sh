@@ -9,6 +9,7 @@ PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 
 PPS_APT_PACKAGES=(
 	make gcc libc6-dev
+	bison flex					# PostgreSQL 16-19 built from git trees (pg-build.sh)
 	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-contrib
 	libkrb5-dev libssl-dev		# headers pulled in by libpq-be.h
 	libipc-run-perl				# prove with PostgreSQL::Test::Cluster
