@@ -91,9 +91,14 @@ pps_test_major()
 # one major, start to end; writes its row of the summary table
 pps_run_major()
 {
-	local major=$1 log="$RESULTS_DIR/$major.log" start build_s build rc=0 lock
+	local major=$1 log="$RESULTS_DIR/$major.log" start build_s build origin rc=0 lock
 	start=$(date +%s)
 	: >"$log"
+	origin="Debian package"
+	if [ "$major" != 15 ]; then
+		origin="built from source"
+		if [ -f "$(pps_pg_prefix "$major" 2>/dev/null)/$PPS_PG_STAMP" ]; then origin="source build, cached"; fi
+	fi
 
 	pps_step "PostgreSQL $major"
 	if ! PG_CONFIG=$(pps_pg_config_for "$major"); then
@@ -111,7 +116,7 @@ pps_run_major()
 		pps_build_install "$SRC_DIR" 2>&1 | tee -a "$log" && pps_test_major "$major" "$log"
 	) 8>>"$lock" || rc=$?
 
-	echo "| $major | $build | $( [ "$major" = 15 ] && echo "Debian package" || echo "built from source, ${build_s} s" ) | $(pps_regress_summary "$log") | $(pps_tap_summary "$log") | $( [ "$rc" -eq 0 ] && echo pass || echo FAIL ) | $(($(date +%s) - start)) s |" \
+	echo "| $major | $build | $origin$( [ "$origin" = "built from source" ] && echo " in ${build_s} s" ) | $(pps_regress_summary "$log") | $(pps_tap_summary "$log") | $( [ "$rc" -eq 0 ] && echo pass || echo FAIL ) | $(($(date +%s) - start)) s |" \
 		>"$RESULTS_DIR/$major.row"
 	return "$rc"
 }
