@@ -86,8 +86,9 @@ sub live_counts
 my %on_primary = (
 	'archiver' => 1, 'autovacuum launcher' => 1, 'background writer' => 1,
 	'checkpointer' => 1, 'walwriter' => 1,
-	# the standby's walreceiver and, from 17 on, its slot sync worker
-	'walsender' => ($major >= 17 ? 2 : 1),
+	# the standby's walreceiver (its slot sync worker, 17+, connects as a
+	# client backend)
+	'walsender' => 1,
 	'startup' => 0, 'walreceiver' => 0);
 $on_primary{walsummarizer} = 1 if $major >= 17;
 $on_primary{'io worker'} = 3 if $major >= 18;
