@@ -54,7 +54,7 @@ pps_tap_summary()
 	if grep -q '^Result: PASS' "$1"; then
 		echo "$files files, $tests tests passed"
 	else
-		echo "$files files, $tests tests, FAILED: $(grep -Eo '^t/[^ ]+' "$1" | sort -u | tr '\n' ' ')"
+		echo "$files files, $tests tests, FAILED: $(grep -Eo '^test/t/[^ ]+\.pl +\(Wstat' "$1" | sed 's/ .*//' | sort -u | tr '\n' ' ')"
 	fi
 }
 
