@@ -34,7 +34,10 @@ my $extra_sql = join ', ', map { "'$_'" } @extra;
 # (startup, walreceiver and, from 17 on, the slot sync worker).
 my @by_major;
 push @by_major, summarize_wal => 'on' if $major >= 17;
-push @by_major, io_method => 'worker', io_workers => 3 if $major >= 18;
+# three I/O workers: io_workers in 18; 19 sizes the pool between
+# io_min_workers and io_max_workers
+push @by_major, io_method => 'worker', io_workers => 3 if $major == 18;
+push @by_major, io_method => 'worker', io_min_workers => 3, io_max_workers => 3 if $major >= 19;
 my $primary = pps_node('types_primary',
 	_init => { allows_streaming => 'logical' },
 	logging_collector => 'on',
@@ -189,13 +192,15 @@ for my $t ([ 'background writer', 'TERM' ], [ 'walwriter', 'TERM' ],
 {
 	my ($type, $sig) = @$t;
 	my $pid = pid_of($ps, $type);
-	check_exits($ps, "$type (SIG$sig)", 1, sub { kill $sig, $pid }, $type, 1);
+	# (19 starts the archiver again only after a while: not waited for)
+	check_exits($ps, "$type (SIG$sig)", 1, sub { kill $sig, $pid }, $type, $type eq 'archiver' ? 0 : 1);
 }
 
 if ($major >= 18)
 {
-	check_exits($ps, 'io_workers lowered from 3 to 1', 2, sub {
-		$ps->query_safe('ALTER SYSTEM SET io_workers = 1');
+	my @lower = $major == 18 ? ('io_workers') : ('io_min_workers', 'io_max_workers');
+	check_exits($ps, join(', ', @lower) . ' lowered from 3 to 1', 2, sub {
+		$ps->query_safe("ALTER SYSTEM SET $_ = 1") for @lower;
 		$ps->query_safe('SELECT pg_reload_conf()');
 	}, 'io worker', 1);
 }
