@@ -78,11 +78,14 @@ pps_test_major()
 	if [ "$rc" -ne 0 ]; then
 		pps_step "PostgreSQL $major: failure details"
 		if [ -f "$work/regression.diffs" ]; then cat "$work/regression.diffs"; fi
-		for f in "$work"/tmp_check/log/regress_log_*; do
-			[ -f "$f" ] || continue
-			grep -q '^not ok' "$f" || continue
-			echo "----- $f (last 60 lines)"
-			tail -n 60 "$f"
+		# the TAP files prove reports as failed: their log and their servers'
+		for t in $(grep -Eo '^test/t/[^ ]+\.pl +\(Wstat' "$log" | sed 's/ .*//' | sort -u); do
+			t=$(basename "$t" .pl)
+			for f in "$work/tmp_check/log/regress_log_$t" "$work/tmp_check/log/${t}"_*.log; do
+				[ -f "$f" ] || continue
+				echo "----- $f (last 40 lines)"
+				tail -n 40 "$f"
+			done
 		done
 	fi
 	return "$rc"
