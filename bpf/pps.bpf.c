@@ -233,7 +233,12 @@ has_prefix(const char *s, const char *p, int n)
 #define NAME(s, lit) (PREFIX(s, lit) && \
 					  ((s)[sizeof(lit) - 1] == ' ' || (s)[sizeof(lit) - 1] == '\0'))
 
-/* The postmaster's fixed-purpose children (PostgreSQL 15 titles). */
+/*
+ * The postmaster's fixed-purpose children, by their titles in PostgreSQL 15
+ * to 19: 17 added the WAL summarizer and the slot sync worker, 18 the I/O
+ * workers, and 19 calls the logger "syslogger".  A title missing here would
+ * count that process's exits as a background worker's.
+ */
 static __always_inline bool
 is_auxiliary(const char *t)
 {
@@ -244,8 +249,11 @@ is_auxiliary(const char *t)
 		NAME(t, "walreceiver") ||
 		NAME(t, "archiver") ||
 		NAME(t, "logger") ||
+		NAME(t, "syslogger") ||
 		NAME(t, "autovacuum launcher") ||
-		NAME(t, "stats collector");
+		NAME(t, "walsummarizer") ||
+		NAME(t, "slotsync worker") ||
+		NAME(t, "io worker");
 }
 
 /* a word "[local]" or one ending in "<digit>)", as a backend's host is */

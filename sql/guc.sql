@@ -10,6 +10,7 @@ SELECT name,
 SHOW pg_postmaster_stats.sample_interval;
 
 -- Out-of-range and malformed values are rejected, naming the valid range.
+-- (17 and later print the range with its unit: expected/guc_1.out)
 ALTER SYSTEM SET pg_postmaster_stats.sample_interval = 50;
 ALTER SYSTEM SET pg_postmaster_stats.sample_interval = '2h';
 ALTER SYSTEM SET pg_postmaster_stats.sample_interval = 'often';

@@ -40,7 +40,6 @@ char	   *pps_ebpf_loader = NULL;
 
 static shmem_startup_hook_type pps_prev_shmem_startup_hook = NULL;
 
-#ifdef PPS_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type pps_prev_shmem_request_hook = NULL;
 
 static void
@@ -50,7 +49,6 @@ pps_shmem_request_hook(void)
 		pps_prev_shmem_request_hook();
 	pps_shmem_request();
 }
-#endif
 
 static void
 pps_shmem_startup_hook(void)
@@ -132,12 +130,8 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-#ifdef PPS_HAVE_SHMEM_REQUEST_HOOK
 	pps_prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pps_shmem_request_hook;
-#else
-	pps_shmem_request();
-#endif
 	pps_prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = pps_shmem_startup_hook;
 

@@ -5,8 +5,9 @@
  *	  on, as small wrappers, so that the rest of the code reads as if there
  *	  were one PostgreSQL.
  *
- * Built and tested: PostgreSQL 15.  Written from the sources of 14, 16, 17
- * and 18 but not compiled against them here; see README.md.
+ * Built with -Werror and tested on PostgreSQL 15, 16, 17, 18 and 19 (the
+ * test command builds each; see README.md, "PostgreSQL versions").  14
+ * reached its end of life; a newer major is refused until it is tested.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,17 +18,18 @@
 #include "postmaster/bgworker.h"
 #include "storage/proc.h"
 
-#if PG_VERSION_NUM < 140000 || PG_VERSION_NUM >= 190000
-#error "pg_postmaster_stats supports PostgreSQL 14 to 18"
+#if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 200000
+#error "pg_postmaster_stats supports PostgreSQL 15 to 19"
 #endif
 
 /*
- * Shared memory requests.  PostgreSQL 15 introduced shmem_request_hook and
- * made RequestAddinShmemSpace() outside of it an error; 14 requires the call
- * directly from _PG_init().  pps_install_shmem_request() hides that.
+ * 18 replaced the trailing pg_attribute_noreturn() with a leading
+ * pg_noreturn; an attribute before the declaration works on every major.
  */
-#if PG_VERSION_NUM >= 150000
-#define PPS_HAVE_SHMEM_REQUEST_HOOK 1
+#if PG_VERSION_NUM >= 180000
+#define pps_noreturn pg_noreturn
+#else
+#define pps_noreturn pg_attribute_noreturn()
 #endif
 
 /*
@@ -42,10 +44,11 @@
 #endif
 
 /*
- * Number of BackendType values.  The enum grew and was renumbered in 17 and
- * 18; BACKEND_NUM_TYPES exists from 17 on.
+ * Number of BackendType values.  The enum grew and was re-sorted in 16, 17,
+ * 18 and 19 (B_LOGGER is not last in 16), so only the server's own count is
+ * right; BACKEND_NUM_TYPES exists from 16 on.
  */
-#if PG_VERSION_NUM >= 170000
+#if PG_VERSION_NUM >= 160000
 #define PPS_BACKEND_NUM_TYPES BACKEND_NUM_TYPES
 #else
 #define PPS_BACKEND_NUM_TYPES (B_LOGGER + 1)
@@ -59,10 +62,10 @@ StaticAssertDecl(PPS_BACKEND_NUM_TYPES <= PPS_MAX_BACKEND_TYPES,
 
 /*
  * bgworker.c keeps its shared array private.  The layout below is the same
- * in 14 through 18 (in_use, terminate, pid, generation, then the worker
- * definition); source_bgworkers.c checks it against the server's own
- * BackgroundWorkerShmemSize() before reading anything, so a mismatch turns
- * the source off instead of misreading memory.
+ * in 15 through 19 (in_use, terminate, pid, generation, then the worker
+ * definition); source_bgworkers.c checks it against the server's size of
+ * the segment before reading anything, so a mismatch turns the source off
+ * instead of misreading memory.
  */
 typedef struct PpsBgwSlot
 {
@@ -84,24 +87,30 @@ typedef struct PpsBgwArray
 #define PPS_BGW_SEGMENT_NAME "Background Worker Data"
 
 /*
- * Snapshot reuse (GetSnapshotDataReuse) arrived in 14: a zero completion
+ * The size the server gave that segment.  19 registers shared memory
+ * through ShmemCallbacks and no longer exports BackgroundWorkerShmemSize();
+ * there the size is computed from our layout, and ShmemInitStruct() refuses
+ * to attach (ERROR) when the server's entry has another size.
+ */
+#if PG_VERSION_NUM >= 190000
+#define pps_bgw_segment_size() \
+	add_size(offsetof(PpsBgwArray, slot), \
+			 mul_size(max_worker_processes, sizeof(PpsBgwSlot)))
+#else
+#define pps_bgw_segment_size() BackgroundWorkerShmemSize()	/* bgworker_internals.h */
+#endif
+
+/*
+ * Snapshot reuse (GetSnapshotDataReuse, 14 and later): a zero completion
  * count forces GetSnapshotData() to compute the snapshot in full.
  */
 #define pps_snapshot_defeat_reuse(snap) ((snap)->snapXactCompletionCount = 0)
 
-/* HotStandbyActive() moved to xlogrecovery.h in 15. */
-#if PG_VERSION_NUM >= 150000
+/* HotStandbyActive() (xlogrecovery.h from 15 on) */
 #include "access/xlogrecovery.h"
-#else
-#include "access/xlog.h"
-#endif
 
-/* GUC prefix reservation was renamed in 15. */
-#if PG_VERSION_NUM >= 150000
+/* GUC prefix reservation (MarkGUCPrefixReserved, 15 and later) */
 #define pps_mark_guc_prefix_reserved(prefix) MarkGUCPrefixReserved(prefix)
-#else
-#define pps_mark_guc_prefix_reserved(prefix) EmitWarningsOnPlaceholders(prefix)
-#endif
 
 /* ---- replay source (source_replay.c) ---------------------------------- */
 
@@ -135,11 +144,10 @@ pps_walsender_is_physical(bool kind_physical, int pid)
 /*
  * The recovery prefetcher (15+) keeps its counters in a private struct,
  * "XLogPrefetchStats" in shared memory; the layout below is xlogprefetcher.c's
- * (the same in the 16 sources we read; 15 is checked by the TAP test, 17 and
- * 18 were not read).  source_replay.c attaches with ShmemInitStruct and the
- * exact size, which fails instead of misreading if the size differs.
+ * (identical in 15 through 19, and checked by the replay TAP test on each).
+ * source_replay.c attaches with ShmemInitStruct and the exact size, which
+ * fails instead of misreading if the size differs.
  */
-#if PG_VERSION_NUM >= 150000
 #define PPS_HAVE_RECOVERY_PREFETCH 1
 #define PPS_PREFETCH_SEGMENT_NAME "XLogPrefetchStats"
 
@@ -156,14 +164,12 @@ typedef struct PpsXLogPrefetchStats
 	int			block_distance; /* block references ahead */
 	int			io_depth;		/* prefetch I/Os in progress */
 } PpsXLogPrefetchStats;
-#endif
 
 /*
  * pg_stat_wal's records and full-page images, straight from the cumulative
- * statistics' shared memory (15+; 14's statistics collector keeps them in a
- * file).  18 moved the counters into a wal_counters sub-struct.
+ * statistics' shared memory.  18 moved the counters into a wal_counters
+ * sub-struct.
  */
-#if PG_VERSION_NUM >= 150000
 #include "utils/pgstat_internal.h"
 
 static inline bool
@@ -185,21 +191,14 @@ pps_wal_stats_read(int64 *records, int64 *fpi)
 	LWLockRelease(&wal->lock);
 	return true;
 }
-#else
-static inline bool
-pps_wal_stats_read(int64 *records, int64 *fpi)
-{
-	return false;
-}
-#endif
 
 /* ---- end of replay source ---------------------------------------------- */
 
 /*
  * The local copy of the backend status array (what pg_stat_activity reads),
- * 1-based.  PG17 renamed the accessor.
+ * 1-based.  16 renamed the accessor.
  */
-#if PG_VERSION_NUM >= 170000
+#if PG_VERSION_NUM >= 160000
 #define PPS_LOCAL_BEENTRY(i) pgstat_get_local_beentry_by_index(i)
 #else
 #define PPS_LOCAL_BEENTRY(i) pgstat_fetch_stat_local_beentry(i)

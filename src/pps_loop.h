@@ -11,6 +11,8 @@
 
 #include "postmaster/bgworker.h"
 
+#include "pps_compat.h"
+
 /* a worker that stops (ERROR, SIGTERM) is started again after this */
 #define PPS_WORKER_RESTART_SECONDS 5
 
@@ -19,7 +21,7 @@ typedef void (*pps_tick_fn) (void);
 extern void pps_loop_register(const char *function, const char *type, int flags,
 							  BgWorkerStartTime start_time);
 
-extern void pps_loop_run(pps_tick_fn tick) pg_attribute_noreturn();
+pps_noreturn extern void pps_loop_run(pps_tick_fn tick);
 extern double pps_thread_cpu_us(void);
 
 /*

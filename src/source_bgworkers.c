@@ -6,8 +6,8 @@
  * Every parallel worker and every dynamic background worker is registered
  * in bgworker.c's shared slot array before the postmaster forks it.  The
  * array is private to bgworker.c, so we attach to it by name with the
- * server's own BackgroundWorkerShmemSize() and check that our copy of the
- * layout (pps_compat.h) accounts for exactly that size.
+ * server's size of it (pps_compat.h) and check that our copy of the layout
+ * accounts for exactly that size.
  *
  * What we read:
  * - parallel_register_count / parallel_terminate_count: uint32 counters the
@@ -48,7 +48,7 @@ pps_bgw_attach(char *err, size_t errlen)
 	if (pps_bgw_array != NULL)
 		return true;
 
-	size = BackgroundWorkerShmemSize();
+	size = pps_bgw_segment_size();
 	arr = ShmemInitStruct(PPS_BGW_SEGMENT_NAME, size, &found);
 	if (!found)
 	{

@@ -90,8 +90,9 @@ pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
 	snprintf(skipbuf, sizeof(skipbuf), "%d", title_skip);
 	if (snapshot != NULL)
 	{
-		snprintf(rangebuf, sizeof(rangebuf), "0x%" INT64_MODIFIER "x-0x%" INT64_MODIFIER "x",
-				 snapshot->start, snapshot->end);
+		snprintf(rangebuf, sizeof(rangebuf), "0x%llx-0x%llx",
+				 (unsigned long long) snapshot->start,
+				 (unsigned long long) snapshot->end);
 		argv[lengthof(argv) - 3] = "--snapshot-range";
 		argv[lengthof(argv) - 2] = rangebuf;
 	}

@@ -7,16 +7,28 @@
 # a Unix socket and 127.0.0.1 only, and is removed at the end.
 #   DEMO_SECONDS (default 20)  length of the storm
 #   DEMO_CLIENTS (default 8)   concurrent pgbench -C clients
+#   PG_CONFIG                  the PostgreSQL to run on (any of 15 to 19)
+#   PG_MAJOR (default 15)      without PG_CONFIG: 15 is Debian's package,
+#                              16 to 19 are built from source as the test
+#                              command does (test/lib/pg-build.sh)
 set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+DEMO_PG_CONFIG=${PG_CONFIG:-}
 . "$SRC_DIR/test/lib/install-deps.sh"
+. "$SRC_DIR/test/lib/pg-build.sh"
 
 DEMO_SECONDS=${DEMO_SECONDS:-20}
 DEMO_CLIENTS=${DEMO_CLIENTS:-8}
 PORT=${DEMO_PORT:-54329}
 
 pps_install_packages
+if [ -n "$DEMO_PG_CONFIG" ]; then
+	PG_CONFIG=$DEMO_PG_CONFIG
+else
+	PG_CONFIG=$(pps_pg_config_for "$PG_MAJOR")
+fi
+PG_BIN=$("$PG_CONFIG" --bindir)
 pps_build_install "$SRC_DIR"
 
 DEMO_DIR=$(mktemp -d /tmp/pps-demo.XXXXXX)
@@ -41,7 +53,7 @@ max_connections = 200
 CONF
 pps_as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$DEMO_DIR/server.log" -w start >/dev/null
 
-psql_demo() { pps_as_owner psql -X -h "$DEMO_DIR" -p "$PORT" -d postgres "$@"; }
+psql_demo() { pps_as_owner "$PG_BIN/psql" -X -h "$DEMO_DIR" -p "$PORT" -d postgres "$@"; }
 psql_demo -q -c 'CREATE EXTENSION pg_postmaster_stats'
 echo 'SELECT 1;' >"$DEMO_DIR/select1.sql"
 chmod a+r "$DEMO_DIR/select1.sql"

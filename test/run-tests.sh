@@ -1,37 +1,137 @@
 #!/bin/bash
 # The test command of pg_postmaster_stats (README "Testing"; .ci/run calls it).
 #
-# On a fresh Debian 12 machine, as root: installs the packages the build and
-# the tests need, builds warning-free (-Werror), installs, then runs
-# pg_regress and the TAP suite as the postgres OS user (initdb and postgres
-# refuse to run as root) in a scratch copy of the tree.  Run as another user,
-# it skips the apt and install steps and expects them done.
+# Runs the whole suite (pg_regress and every TAP test) against each
+# PostgreSQL major of PG_MAJORS in turn (default: all supported, "15 16 17
+# 18 19"; e.g. PG_MAJORS="15 18").  15 is Debian's package; the others are
+# built once per machine from the source archives in PPS_PG_SRC_DIR
+# (default ../shared/pg-src beside this clone) into PPS_PG_CACHE_DIR (see
+# test/lib/pg-build.sh).  For each major: a warning-free build (-Werror)
+# against it, make install, then the tests as the postgres OS user (initdb
+# and postgres refuse to run as root) in a scratch copy of the tree.  The
+# majors run one after the other: the timing-sensitive tests need the
+# machine's cores.  Any failing major fails the run; a table at the end
+# says what each one did.
+#
+# On a fresh Debian 12 machine, as root, it first installs the packages.
+# Run as another user, it skips the apt and install steps and expects them
+# done.  With PPS_MAJOR_LOCK_DIR set, each major's install and tests run
+# under the lock file $PPS_MAJOR_LOCK_DIR/pps-pg<major>.lock, for machines
+# where several runs share an installation.
 set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 TEST_USER=${TEST_USER:-postgres}
+PG_MAJORS=${PG_MAJORS:-"15 16 17 18 19"}
 . "$SRC_DIR/test/lib/install-deps.sh"
+. "$SRC_DIR/test/lib/pg-build.sh"
 
 pps_install_packages
-pps_build_install "$SRC_DIR"
 
-WORK_DIR=$(mktemp -d /tmp/pps-tests.XXXXXX)
-trap 'rm -rf "$WORK_DIR"' EXIT
-cp -a "$SRC_DIR/." "$WORK_DIR/"
-rm -rf "$WORK_DIR/.git"
-if [ "$(id -u)" -eq 0 ]; then chown -R "$TEST_USER" "$WORK_DIR"; fi
+# logs, summary rows and the scratch copies of the tree
+RESULTS_DIR=$(mktemp -d /tmp/pps-tests.XXXXXX)
+chmod 755 "$RESULTS_DIR"
+trap 'rm -rf "$RESULTS_DIR"' EXIT
 
-pps_step "pg_regress and TAP tests"
+# pg_regress's and prove's summary lines, from the major's test log
+pps_regress_summary()
+{
+	local line
+	line=$(grep -Eo '(All [0-9]+ tests passed|[0-9]+ of [0-9]+ tests failed)' "$1" | tail -n 1) || true
+	echo "${line:-not run}"
+}
+pps_tap_summary()
+{
+	local files tests
+	files=$(grep -Eo 'Files=[0-9]+, Tests=[0-9]+' "$1" | tail -n 1) || true
+	if [ -z "$files" ]; then
+		echo "not run"
+		return
+	fi
+	tests=${files#*Tests=}
+	files=${files%%,*}
+	files=${files#Files=}
+	if grep -q '^Result: PASS' "$1"; then
+		echo "$files files, $tests tests passed"
+	else
+		echo "$files files, $tests tests, FAILED: $(grep -Eo '^test/t/[^ ]+\.pl +\(Wstat' "$1" | sed 's/ .*//' | sort -u | tr '\n' ' ')"
+	fi
+}
+
+# pg_regress and the TAP files of one major, in a scratch copy; output in
+# $log; returns non-zero if either failed
+pps_test_major()
+{
+	local major=$1 log=$2 work="$RESULTS_DIR/tree-$1" rc=0
+	mkdir "$work"
+	cp -a "$SRC_DIR/." "$work/"
+	rm -rf "$work/.git"
+	if [ "$(id -u)" -eq 0 ]; then chown -R "$TEST_USER" "$work"; fi
+
+	pps_step "PostgreSQL $major: pg_regress"
+	(cd "$work" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS=) 2>&1 | tee -a "$log" ||
+		rc=1
+	pps_step "PostgreSQL $major: TAP tests"
+	(cd "$work" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck REGRESS=) 2>&1 | tee -a "$log" ||
+		rc=1
+
+	if [ "$rc" -ne 0 ]; then
+		pps_step "PostgreSQL $major: failure details"
+		if [ -f "$work/regression.diffs" ]; then cat "$work/regression.diffs"; fi
+		# the TAP files prove reports as failed: their log and their servers'
+		for t in $(grep -Eo '^test/t/[^ ]+\.pl +\(Wstat' "$log" | sed 's/ .*//' | sort -u); do
+			t=$(basename "$t" .pl)
+			for f in "$work/tmp_check/log/regress_log_$t" "$work/tmp_check/log/${t}"_*.log; do
+				[ -f "$f" ] || continue
+				echo "----- $f (last 40 lines)"
+				tail -n 40 "$f"
+			done
+		done
+	fi
+	return "$rc"
+}
+
+# one major, start to end; writes its row of the summary table
+pps_run_major()
+{
+	local major=$1 log="$RESULTS_DIR/$major.log" start build_s build origin rc=0 lock
+	start=$(date +%s)
+	: >"$log"
+	origin="Debian package"
+	if [ "$major" != 15 ]; then
+		origin="built from source"
+		if [ -f "$(pps_pg_prefix "$major" 2>/dev/null)/$PPS_PG_STAMP" ]; then origin="source build, cached"; fi
+	fi
+
+	pps_step "PostgreSQL $major"
+	if ! PG_CONFIG=$(pps_pg_config_for "$major"); then
+		echo "| $major | - | build of PostgreSQL failed | - | - | FAIL | $(($(date +%s) - start)) s |" \
+			>"$RESULTS_DIR/$major.row"
+		return 1
+	fi
+	build_s=$(($(date +%s) - start))
+	build="$("$PG_CONFIG" --version | sed 's/^PostgreSQL //')"
+
+	lock=/dev/null
+	if [ -n "${PPS_MAJOR_LOCK_DIR:-}" ]; then lock="$PPS_MAJOR_LOCK_DIR/pps-pg$major.lock"; fi
+	(
+		[ "$lock" = /dev/null ] || { echo "waiting for $lock" >&2; flock 8; }
+		pps_build_install "$SRC_DIR" 2>&1 | tee -a "$log" && pps_test_major "$major" "$log"
+	) 8>>"$lock" || rc=$?
+
+	echo "| $major | $build | $origin$( [ "$origin" = "built from source" ] && echo " in ${build_s} s" ) | $(pps_regress_summary "$log") | $(pps_tap_summary "$log") | $( [ "$rc" -eq 0 ] && echo pass || echo FAIL ) | $(($(date +%s) - start)) s |" \
+		>"$RESULTS_DIR/$major.row"
+	return "$rc"
+}
+
 status=0
-(cd "$WORK_DIR" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck) || status=$?
+t0=$(date +%s)
+for major in $PG_MAJORS; do
+	pps_run_major "$major" || status=1
+done
 
-if [ "$status" -ne 0 ]; then
-	pps_step "failure details"
-	if [ -f "$WORK_DIR/regression.diffs" ]; then cat "$WORK_DIR/regression.diffs"; fi
-	for log in "$WORK_DIR"/tmp_check/log/regress_log_*; do
-		[ -f "$log" ] || continue
-		echo "----- $log (last 60 lines)"
-		tail -n 60 "$log"
-	done
-fi
+pps_step "Summary ($(($(date +%s) - t0)) s)"
+echo "| major | version | PostgreSQL | pg_regress | TAP | result | time |"
+echo "|---|---|---|---|---|---|---|"
+for major in $PG_MAJORS; do cat "$RESULTS_DIR/$major.row"; done
 exit "$status"

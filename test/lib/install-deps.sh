@@ -3,13 +3,17 @@
 # and demo pg_postmaster_stats; then builds and installs it.  Sourced by
 # test/run-tests.sh and test/demo.sh.
 
-PG_MAJOR=${PG_MAJOR:-15}
+# Debian 12 packages PostgreSQL 15 only; the test command builds the other
+# majors from source (test/lib/pg-build.sh).
+PPS_DEBIAN_PG_MAJOR=15
+PG_MAJOR=${PG_MAJOR:-$PPS_DEBIAN_PG_MAJOR}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 
 PPS_APT_PACKAGES=(
 	make gcc libc6-dev
-	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-contrib
+	bison flex					# PostgreSQL 16-19 built from git trees (pg-build.sh)
+	"postgresql-$PPS_DEBIAN_PG_MAJOR" "postgresql-server-dev-$PPS_DEBIAN_PG_MAJOR" postgresql-contrib
 	libkrb5-dev libssl-dev		# headers pulled in by libpq-be.h
 	libipc-run-perl				# prove with PostgreSQL::Test::Cluster
 	iproute2 procps util-linux

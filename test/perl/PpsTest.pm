@@ -6,10 +6,11 @@ use warnings;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use PostgreSQL::Version;
 use Time::HiRes qw(usleep);
 use Exporter 'import';
 
-our @EXPORT = qw(pps_node poll_session median pps_require_bpf);
+our @EXPORT = qw(pps_node pps_major poll_session median pps_require_bpf);
 
 # A started node with the library preloaded and the extension created.
 # %conf are postgresql.conf settings; the key _init passes options to init
@@ -26,6 +27,15 @@ sub pps_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION pg_postmaster_stats');
 	return $node;
+}
+
+# The major version of the PostgreSQL under test (the pg_config first in
+# PATH, as PostgreSQL::Test::Cluster uses): 15, ..., 19 for 19beta1.
+sub pps_major
+{
+	my $v = `pg_config --version`;
+	die "pg_config --version failed" if $? != 0;
+	return PostgreSQL::Version->new($v)->major;
 }
 
 # Run $sql in an open session until it returns $want; returns the last value.

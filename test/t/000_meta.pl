@@ -4,6 +4,7 @@ use warnings;
 
 use FindBin;
 use JSON::PP;
+use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $root = "$FindBin::RealBin/../..";
@@ -38,5 +39,15 @@ for my $phase (keys %{ $meta->{prereqs} // {} })
 {
 	like($phase, qr/^(?:configure|build|test|runtime|develop)$/, "prereq phase '$phase' is valid");
 }
+
+# One supported range everywhere: META.json, the compile-time check in
+# pps_compat.h, and the majors the test command runs by default.
+my $req = $meta->{prereqs}{runtime}{requires}{PostgreSQL} // '';
+my ($lo, $hi) = $req =~ /^>= (\d+)\.0\.0, < (\d+)\.0\.0$/;
+ok(defined $lo, "prereqs.runtime.requires.PostgreSQL is a range of majors: '$req'");
+my ($clo, $chi) = slurp_file("$root/src/pps_compat.h") =~ /PG_VERSION_NUM < (\d+)0000 \|\| PG_VERSION_NUM >= (\d+)0000/;
+is("$clo..$chi", ($lo // '') . '..' . ($hi // ''), 'pps_compat.h refuses exactly the majors META.json excludes');
+my ($majors) = slurp_file("$root/test/run-tests.sh") =~ /PG_MAJORS=\$\{PG_MAJORS:-"([\d ]+)"\}/;
+is($majors, join(' ', ($lo // 0) .. ($hi // 0) - 1), 'test/run-tests.sh tests every supported major by default');
 
 done_testing();
