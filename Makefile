@@ -16,8 +16,8 @@ OBJS = \
 	src/source_bgworkers.o \
 	src/source_children.o \
 	src/source_connsetup.o \
-	src/limits_read.o \
-	src/limits_slow.o \
+	src/source_limits_read.o \
+	src/source_limits_slow.o \
 	src/source_limits.o \
 	src/source_parallel.o \
 	src/source_postmaster.o \

@@ -74,7 +74,7 @@ pps_probe_once(void)
 	pps_snapshot_probe(&probe);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	pps_probe_publish(&probe);
+	pps_shmem_probe_publish(&probe);
 }
 
 /*
@@ -115,7 +115,7 @@ pps_probe_limits(void)
 
 	pps_limits_collect(&in, slow, &pps_limits_reading);
 	cost = pps_thread_cpu_us() - start;
-	pps_limits_publish(&pps_limits_reading, cost, slow);
+	pps_shmem_limits_publish(&pps_limits_reading, cost, slow);
 }
 
 static void

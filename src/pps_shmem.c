@@ -227,7 +227,7 @@ pps_shmem_startup(void)
 
 /* Called by the sampler worker only. */
 void
-pps_ring_append(const PpsSample *sample)
+pps_shmem_ring_append(const PpsSample *sample)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
 	PpsSlot    *slot = &pps_shared->ring[n % (uint64) pps_history_size];
@@ -244,7 +244,7 @@ pps_ring_append(const PpsSample *sample)
 
 /* Index of the oldest sample still in the ring. */
 uint64
-pps_ring_oldest(void)
+pps_shmem_ring_oldest(void)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
 
@@ -256,7 +256,7 @@ pps_ring_oldest(void)
  * false if it was never written or has been overwritten meanwhile.
  */
 bool
-pps_ring_read(uint64 index, PpsSample *out)
+pps_shmem_ring_read(uint64 index, PpsSample *out)
 {
 	PpsSlot    *slot = &pps_shared->ring[index % (uint64) pps_history_size];
 	PpsSlotData data;
@@ -270,7 +270,7 @@ pps_ring_read(uint64 index, PpsSample *out)
 }
 
 bool
-pps_ring_latest(PpsSample *out)
+pps_shmem_ring_latest(PpsSample *out)
 {
 	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
 	{
@@ -278,7 +278,7 @@ pps_ring_latest(PpsSample *out)
 
 		if (n == 0)
 			return false;
-		if (pps_ring_read(n - 1, out))
+		if (pps_shmem_ring_read(n - 1, out))
 			return true;
 	}
 	return false;
@@ -286,7 +286,7 @@ pps_ring_latest(PpsSample *out)
 
 /* Called by the sampler worker only. */
 void
-pps_sources_set(PpsSource src, bool active, const char *fmt,...)
+pps_shmem_sources_set(PpsSource src, bool active, const char *fmt,...)
 {
 	char		detail[PPS_DETAIL_LEN];
 	va_list		ap;
@@ -308,7 +308,7 @@ pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 }
 
 void
-pps_sources_read(PpsSourceState *out)
+pps_shmem_sources_read(PpsSourceState *out)
 {
 	if (pps_seqlock_read(&pps_shared->sources_seq, out, pps_shared->sources,
 						 sizeof(pps_shared->sources)) == PG_UINT64_MAX)
@@ -320,7 +320,7 @@ pps_sources_read(PpsSourceState *out)
 
 /* Called by the probe worker only. */
 void
-pps_probe_publish(const PpsSnapshotProbe *probe)
+pps_shmem_probe_publish(const PpsSnapshotProbe *probe)
 {
 	PPS_ASSERT_PROBE();
 	pps_seqlock_write_begin(&pps_shared->probe_seq);
@@ -330,7 +330,7 @@ pps_probe_publish(const PpsSnapshotProbe *probe)
 
 /* The latest probe result; false if there was none yet (or no stable copy). */
 bool
-pps_probe_read(PpsSnapshotProbe *out)
+pps_shmem_probe_read(PpsSnapshotProbe *out)
 {
 	uint64		seen = pps_seqlock_read(&pps_shared->probe_seq, out, &pps_shared->probe,
 										sizeof(PpsSnapshotProbe));
@@ -340,7 +340,7 @@ pps_probe_read(PpsSnapshotProbe *out)
 
 /* Called by the probe worker only. */
 void
-pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
+pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
 {
 	PPS_ASSERT_PROBE();
 	pps_seqlock_write_begin(&pps_shared->limits_seq);
@@ -354,7 +354,7 @@ pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
 }
 
 bool
-pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
+pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
 				double *cost_us, double *slow_cost_us)
 {
 	PpsLimitsShared copy;
@@ -372,7 +372,7 @@ pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
 
 /* Called by the sampler worker only. */
 void
-pps_replay_publish(const PpsReplayState *state)
+pps_shmem_replay_publish(const PpsReplayState *state)
 {
 	PPS_ASSERT_SAMPLER();
 	pps_seqlock_write_begin(&pps_shared->replay_seq);
@@ -382,7 +382,7 @@ pps_replay_publish(const PpsReplayState *state)
 
 /* The latest replay reading; false if there was none yet (or no stable copy). */
 bool
-pps_replay_read_latest(PpsReplayState *out)
+pps_shmem_replay_read(PpsReplayState *out)
 {
 	uint64		seen = pps_seqlock_read(&pps_shared->replay_seq, out, &pps_shared->replay,
 										sizeof(PpsReplayState));
@@ -391,13 +391,13 @@ pps_replay_read_latest(PpsReplayState *out)
 }
 
 const char *
-pps_source_name(PpsSource src)
+pps_shmem_source_name(PpsSource src)
 {
 	return pps_source_names[src];
 }
 
 void
-pps_counters_reset(void)
+pps_shmem_counters_reset(void)
 {
 	pg_atomic_write_u64(&pps_shared->connections_total, 0);
 	pg_atomic_write_u64(&pps_shared->auth_failures_total, 0);
@@ -433,7 +433,7 @@ pps_counters_reset(void)
 
 /* Every SQL entry point starts here. */
 void
-pps_require_loaded(void)
+pps_shmem_require_loaded(void)
 {
 	if (pps_shared == NULL)
 		ereport(ERROR,

@@ -267,26 +267,26 @@ extern char *pps_shmem_discard_note(void);
 extern void pps_shmem_request(void);
 extern void pps_shmem_startup(void);
 
-extern void pps_ring_append(const PpsSample *sample);
-extern bool pps_ring_read(uint64 index, PpsSample *out);
-extern uint64 pps_ring_oldest(void);
-extern bool pps_ring_latest(PpsSample *out);
+extern void pps_shmem_ring_append(const PpsSample *sample);
+extern bool pps_shmem_ring_read(uint64 index, PpsSample *out);
+extern uint64 pps_shmem_ring_oldest(void);
+extern bool pps_shmem_ring_latest(PpsSample *out);
 
-extern void pps_sources_set(PpsSource src, bool active, const char *fmt,...)
+extern void pps_shmem_sources_set(PpsSource src, bool active, const char *fmt,...)
 			pg_attribute_printf(3, 4);
-extern void pps_sources_read(PpsSourceState *out);
-extern const char *pps_source_name(PpsSource src);
+extern void pps_shmem_sources_read(PpsSourceState *out);
+extern const char *pps_shmem_source_name(PpsSource src);
 
-extern void pps_probe_publish(const PpsSnapshotProbe *probe);
-extern bool pps_probe_read(PpsSnapshotProbe *out);
+extern void pps_shmem_probe_publish(const PpsSnapshotProbe *probe);
+extern bool pps_shmem_probe_read(PpsSnapshotProbe *out);
 
-extern void pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
-extern bool pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
+extern void pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
+extern bool pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
 							double *cost_us, double *slow_cost_us);
-extern void pps_replay_publish(const PpsReplayState *state);
-extern bool pps_replay_read_latest(PpsReplayState *out);
+extern void pps_shmem_replay_publish(const PpsReplayState *state);
+extern bool pps_shmem_replay_read(PpsReplayState *out);
 
-extern void pps_counters_reset(void);
-extern void pps_require_loaded(void);
+extern void pps_shmem_counters_reset(void);
+extern void pps_shmem_require_loaded(void);
 
 #endif							/* PPS_SHMEM_H */

@@ -160,10 +160,10 @@ pg_postmaster_stats_replay(PG_FUNCTION_ARGS)
 	XLogRecPtr	local_lsn;
 	TimestampTz now;
 
-	pps_require_loaded();
+	pps_shmem_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
-	have = pps_replay_read_latest(&st);
+	have = pps_shmem_replay_read(&st);
 	in_recovery = RecoveryInProgress();
 
 	/* a reading from before a promotion describes a replay that is over */

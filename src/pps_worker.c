@@ -151,7 +151,7 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 
 	if (!pps_pm_read(PostmasterPid, &pm, err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_POSTMASTER, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_POSTMASTER, false, "%s", err);
 		prev.pm_ok = false;
 		return;
 	}
@@ -176,7 +176,7 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 		s->pm_involuntary_ctxsw_per_s =
 			pps_rate(pm.involuntary_ctxsw, prev.pm.involuntary_ctxsw, seconds);
 	}
-	pps_sources_set(PPS_SRC_POSTMASTER, true,
+	pps_shmem_sources_set(PPS_SRC_POSTMASTER, true,
 					"pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
 					(int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
 	prev.pm = pm;
@@ -191,7 +191,7 @@ pps_sample_accept(PpsSample *s, double seconds)
 
 	if (!pps_accept_read(PostmasterPid, &r, err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_ACCEPT, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_ACCEPT, false, "%s", err);
 		prev.accept_ok = false;
 		return;
 	}
@@ -202,7 +202,7 @@ pps_sample_accept(PpsSample *s, double seconds)
 	s->listen_drops_total = r.drops;
 	if (prev.accept_ok && s->has_rates)
 		s->listen_drops_per_s = pps_rate(r.drops, prev.listen_drops, seconds);
-	pps_sources_set(PPS_SRC_ACCEPT, true,
+	pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
 					"sock_diag netlink: %d listening socket(s) of the postmaster",
 					r.nlisteners);
 	prev.accept_ok = true;
@@ -246,7 +246,7 @@ pps_sample_connsetup(PpsSample *s, double seconds)
 			pps_hist_quantile_delta(&hist, &prev.conn_setup, 0.99,
 									PPS_HIST_UNIT_US) : get_float8_nan();
 	}
-	pps_sources_set(PPS_SRC_CONNSETUP, true,
+	pps_shmem_sources_set(PPS_SRC_CONNSETUP, true,
 					"ClientAuthentication_hook: counts every connection that reaches authentication");
 	prev.connections = conns;
 	prev.auth_failures = fails;
@@ -269,7 +269,7 @@ pps_sample_children(PpsSample *s)
 	if (!pps_try(pps_try_children_read, &r, "could not attach to the backend status array",
 				 err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_CHILDREN, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_CHILDREN, false, "%s", err);
 		prev.children_ok = false;
 		return;
 	}
@@ -307,7 +307,7 @@ pps_sample_children(PpsSample *s)
 	 * authenticating (they register in the status array right after).
 	 */
 	s->children_unregistered = Max(pps_children_in_procarray() - r.registered_in_procarray, 0);
-	pps_sources_set(PPS_SRC_CHILDREN, true,
+	pps_shmem_sources_set(PPS_SRC_CHILDREN, true,
 					"backend status array (%d registered) and PGPROC array",
 					r.registered);
 }
@@ -320,7 +320,7 @@ pps_sample_bgworkers(PpsSample *s, double seconds)
 
 	if (!pps_bgw_read(&r, err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_BGWORKERS, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_BGWORKERS, false, "%s", err);
 		prev.bgw_ok = false;
 		return;
 	}
@@ -347,7 +347,7 @@ pps_sample_bgworkers(PpsSample *s, double seconds)
 			s->bgw_registrations_per_s = r.registrations / seconds;
 		}
 	}
-	pps_sources_set(PPS_SRC_BGWORKERS, true,
+	pps_shmem_sources_set(PPS_SRC_BGWORKERS, true,
 					"\"%s\" segment: %d slots (max_worker_processes)",
 					PPS_BGW_SEGMENT_NAME, r.slots_total);
 	prev.bgw_ok = true;
@@ -367,7 +367,7 @@ pps_sample_parallel(PpsSample *s, double seconds)
 		s->parallel_planned_per_s = pps_rate(planned, prev.parallel_planned, seconds);
 		s->parallel_launched_per_s = pps_rate(launched, prev.parallel_launched, seconds);
 	}
-	pps_sources_set(PPS_SRC_PARALLEL, true,
+	pps_shmem_sources_set(PPS_SRC_PARALLEL, true,
 					"ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
 	prev.parallel_planned = planned;
 	prev.parallel_launched = launched;
@@ -383,21 +383,21 @@ pps_sample_snapshot(PpsSample *s)
 
 	if (!pps_snapshot_probe_enabled)
 	{
-		pps_sources_set(PPS_SRC_SNAPSHOT, false,
+		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
 						"pg_postmaster_stats.snapshot_probe is off; set it to on and reload");
 		return;
 	}
 	if (probe_pid == 0)
 	{
-		pps_sources_set(PPS_SRC_SNAPSHOT, false,
+		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
 						RecoveryInProgress() && !HotStandbyActive() ?
 						"waiting for the standby to reach a consistent state with hot_standby = on; the probe worker starts then" :
 						"the probe worker is not running; the postmaster starts it within 5 s, look for \"" PPS_PROBE_WORKER_TYPE "\" in the server log if it stays down");
 		return;
 	}
-	if (!pps_probe_read(&p) || s->time - p.time > max_age_us)
+	if (!pps_shmem_probe_read(&p) || s->time - p.time > max_age_us)
 	{
-		pps_sources_set(PPS_SRC_SNAPSHOT, false,
+		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
 						"probe worker pid %u has not published a recent probe yet", probe_pid);
 		return;
 	}
@@ -409,7 +409,7 @@ pps_sample_snapshot(PpsSample *s)
 	s->snapshot_suboverflowed = p.suboverflowed;
 	s->snapshot_procs = p.procs_in_use;
 	s->snapshot_oldest_xid_age = p.oldest_xid_age;
-	pps_sources_set(PPS_SRC_SNAPSHOT, true,
+	pps_shmem_sources_set(PPS_SRC_SNAPSHOT, true,
 					"probe worker pid %u: %d full GetSnapshotData() calls per interval%s",
 					probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
 }
@@ -438,10 +438,10 @@ pps_sample_limits(PpsSample *s)
 	int			nok = 0;
 
 	s->limits_min_index = -1;
-	if (probe_pid == 0 || !pps_limits_read(&r, &at, &cost, &slow_cost) ||
+	if (probe_pid == 0 || !pps_shmem_limits_read(&r, &at, &cost, &slow_cost) ||
 		s->time - at > 2 * (int64) pps_sample_interval_ms * 1000 + PPS_LIMITS_SLOW_MARGIN_US)
 	{
-		pps_sources_set(PPS_SRC_LIMITS, false,
+		pps_shmem_sources_set(PPS_SRC_LIMITS, false,
 						probe_pid == 0 ?
 						"the probe worker is not running (it starts once the server is consistent)" :
 						"the probe worker has not published recent limits yet");
@@ -461,7 +461,7 @@ pps_sample_limits(PpsSample *s)
 		}
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_LIMITS);
-	pps_sources_set(PPS_SRC_LIMITS, true,
+	pps_shmem_sources_set(PPS_SRC_LIMITS, true,
 					"probe worker pid %u: %d of %d limits measured every sample (%.0f us); memory per backend, user tasks and cgroup memory every %d s (%.0f us)",
 					probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
 }
@@ -514,7 +514,7 @@ pps_worker_tick(void)
 	pps_replay_sample(&s, seconds);	/* source_replay.c */
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
-	pps_ring_append(&s);
+	pps_shmem_ring_append(&s);
 	prev.time = s.time;
 }
 
@@ -522,7 +522,7 @@ static void
 pps_worker_set_disabled(void)
 {
 	for (int i = 0; i < PPS_NUM_SOURCES; i++)
-		pps_sources_set((PpsSource) i, false,
+		pps_shmem_sources_set((PpsSource) i, false,
 						"pg_postmaster_stats.enabled is off; set it to on and reload");
 	pps_wbpf_detach();
 	prev.time = 0;

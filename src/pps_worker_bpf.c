@@ -112,7 +112,7 @@ pps_wbpf_attach(bool retry)
 	{
 		if (pps_bpf_active())
 			pps_wbpf_detach();
-		pps_sources_set(PPS_SRC_EBPF, false,
+		pps_shmem_sources_set(PPS_SRC_EBPF, false,
 						"pg_postmaster_stats.ebpf is off; set it to on and reload");
 		return;
 	}
@@ -124,7 +124,7 @@ pps_wbpf_attach(bool retry)
 					   have_range ? &range : NULL, err, sizeof(err)))
 	{
 		pps_wbpf_failed = true;
-		pps_sources_set(PPS_SRC_EBPF, false, "%s; fix it, then SELECT pg_reload_conf()", err);
+		pps_shmem_sources_set(PPS_SRC_EBPF, false, "%s; fix it, then SELECT pg_reload_conf()", err);
 		ereport(LOG,
 				(errmsg("pg_postmaster_stats: eBPF source not active: %s", err),
 				 errhint("The other sources work without it; see pg_postmaster_stats_sources.")));
@@ -149,7 +149,7 @@ pps_wbpf_attach(bool retry)
 				 "%s; no snapshot_cpu_share_pct: %s", pps_bpf_status(), why);
 	else
 		strlcpy(pps_wbpf_status, pps_bpf_status(), sizeof(pps_wbpf_status));
-	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
+	pps_shmem_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
 
 void
@@ -292,7 +292,7 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 				100.0 * pps_wbpf_delta(cur.cpu_samples[i], prev.cpu_samples[i]) / samples;
 		pps_wbpf_sample_snapshot_share(s, &cur, &prev);
 	}
-	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
+	pps_shmem_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
 
 /*

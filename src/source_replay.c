@@ -527,10 +527,10 @@ pps_replay_report(const PpsReplayReading *r, bool force)
 	if (!r->in_recovery)
 	{
 		if (r->standbys == 0)
-			pps_sources_set(PPS_SRC_REPLAY, false,
+			pps_shmem_sources_set(PPS_SRC_REPLAY, false,
 							"not in recovery and no standby connected: pg_postmaster_stats_replay has no rows (the WAL generation rate is still sampled)");
 		else
-			pps_sources_set(PPS_SRC_REPLAY, true,
+			pps_shmem_sources_set(PPS_SRC_REPLAY, true,
 							"primary: %d standby(s) connected, read live from the walsender array; WAL generation from the insert position%s",
 							r->standbys,
 							r->wal_stats_ok ? ", records and full-page images from pg_stat_wal" : "");
@@ -548,7 +548,7 @@ pps_replay_report(const PpsReplayReading *r, bool force)
 	else
 		snprintf(startup, sizeof(startup), "startup process CPU unknown: %s", startup_err);
 
-	pps_sources_set(PPS_SRC_REPLAY, true,
+	pps_shmem_sources_set(PPS_SRC_REPLAY, true,
 					"standby: %s; WAL receiver %s; prefetch counters %s%s",
 					startup,
 					r->walrcv_streaming ? "streaming" : "not streaming (archive or pg_wal)",
@@ -574,14 +574,14 @@ pps_replay_sample(PpsSample *s, double seconds)
 
 	if (!pps_try(pps_replay_try_read, &cur, "could not read the replay state", err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_REPLAY, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_REPLAY, false, "%s", err);
 		prev_ok = false;
 		reported.valid = false;
 		return;
 	}
 
 	pps_replay_compute(&cur, prev_ok && s->has_rates ? &prev : NULL, seconds, s->time, &st);
-	pps_replay_publish(&st);
+	pps_shmem_replay_publish(&st);
 
 	s->valid |= PPS_SRC_BIT(PPS_SRC_REPLAY);
 	s->replay_lag_bytes = st.lag_bytes;

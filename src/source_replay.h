@@ -32,7 +32,7 @@ typedef enum PpsReplayStateCode
 
 /*
  * The latest reading of the replay source, published by the sampler every
- * tick (pps_replay_publish).  Doubles are NaN and LSNs InvalidXLogRecPtr
+ * tick (pps_shmem_replay_publish).  Doubles are NaN and LSNs InvalidXLogRecPtr
  * when unknown or not applicable to the server's role.
  */
 typedef struct PpsReplayState
