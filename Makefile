@@ -10,6 +10,7 @@ OBJS = \
 	src/pps_shmem_save.o \
 	src/pps_sql.o \
 	src/pps_sql_replay.o \
+	src/pps_try.o \
 	src/pps_worker.o \
 	src/pps_worker_bpf.o \
 	src/source_accept.o \

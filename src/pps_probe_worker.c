@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "pps_compat.h"
+#include "pps_guc.h"
 #include "pps_loop.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
@@ -42,12 +43,8 @@
 #include "source_postmaster.h"
 #include "source_snapshot.h"
 
-
 /* ~10 kB: static rather than on the stack */
 static PpsLimitsReading pps_limits_reading;
-
-extern bool pps_enabled;
-extern bool pps_snapshot_probe_enabled;
 
 void
 pps_probe_worker_register(void)

@@ -68,6 +68,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_seqlock.h"
 #include "pps_shmem.h"
 #include "pps_shmem_save.h"

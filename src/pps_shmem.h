@@ -258,7 +258,6 @@ typedef struct PpsShared
 } PpsShared;
 
 extern PpsShared *pps_shared;
-extern int	pps_history_size;
 
 extern Size pps_shmem_size(int history_size);
 extern uint64 pps_shmem_layout(void);

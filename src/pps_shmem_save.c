@@ -55,6 +55,7 @@
 #include "miscadmin.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_shmem.h"
 #include "pps_shmem_save.h"
 

@@ -22,13 +22,12 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "pps_guc.h"
 #include "pps_shmem.h"
 #include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
 #include "source_postmaster.h"
-
-extern int	pps_sample_interval_ms;
 
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_current);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_history);

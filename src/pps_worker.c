@@ -34,7 +34,9 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_loop.h"
+#include "pps_try.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_worker.h"
@@ -43,11 +45,6 @@
 #include "source_bgworkers.h"
 #include "source_children.h"
 #include "source_postmaster.h"
-
-
-extern int	pps_sample_interval_ms;
-extern bool pps_enabled;
-extern bool pps_snapshot_probe_enabled;
 
 /* Previous cumulative readings, to turn them into per-interval rates. */
 typedef struct PpsPrevious

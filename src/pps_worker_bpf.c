@@ -36,11 +36,9 @@
 #include "utils/float.h"
 #include "utils/guc.h"
 
+#include "pps_guc.h"
 #include "pps_worker_bpf.h"
 #include "source_bpf.h"
-
-extern bool pps_ebpf_enabled;
-extern char *pps_ebpf_loader;
 
 /* the programs' counters at the last fold; zero right after an attach */
 static struct pps_bpf_stats pps_wbpf_prev;

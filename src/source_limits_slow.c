@@ -35,8 +35,8 @@
 #include "utils/timestamp.h"
 
 #include "pps_compat.h"
-#include "pps_loop.h"
 #include "pps_procfs.h"
+#include "pps_try.h"
 #include "source_children.h"
 #include "source_limits_internal.h"
 

@@ -47,7 +47,7 @@
 #include "utils/memutils.h"
 
 #include "pps_compat.h"
-#include "pps_loop.h"
+#include "pps_try.h"
 #include "pps_shmem.h"
 #include "source_children.h"
 #include "source_replay.h"
