@@ -13,6 +13,7 @@ OBJS = \
 	src/pps_try.o \
 	src/pps_worker.o \
 	src/pps_worker_bpf.o \
+	src/pps_worker_replay.o \
 	src/source_accept.o \
 	src/source_bgworkers.o \
 	src/source_children.o \

@@ -68,7 +68,7 @@ pps_probe_once(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "snapshot probe");
-	pps_snapshot_probe(&probe);
+	pps_snapshot_probe(&probe, &pps_shared->snapshot_hist);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pps_shmem_probe_publish(&probe);

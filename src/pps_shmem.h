@@ -15,9 +15,9 @@
 #include "pps_compat.h"
 #include "pps_bpf.h"
 #include "pps_histogram.h"
-#include "source_limits.h"
-#include "source_replay.h"
-#include "source_snapshot.h"
+#include "pps_types_limits.h"
+#include "pps_types_replay.h"
+#include "pps_types_snapshot.h"
 
 /* Sources; the order is the order of pg_postmaster_stats_sources. */
 typedef enum PpsSource
@@ -117,14 +117,13 @@ typedef struct PpsSample
 	/* the limit with the least headroom (index into the limits rows) */
 	double		limits_min_headroom_pct;
 	int16		limits_min_index;
-	/* replay (source_replay.c); standby-only or primary-only, else NaN/-1 */
+	/* replay: standby-only or primary-only, else NaN/-1 */
 	int64		replay_lag_bytes;	/* standby: received - replayed */
 	double		replay_lag_seconds;
 	double		replay_rate_bytes_per_s;
 	double		startup_cpu_pct;
 	double		replay_headroom;
 	double		wal_generated_bytes_per_s;	/* primary */
-	/* end of replay */
 
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;

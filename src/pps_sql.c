@@ -27,6 +27,7 @@
 #include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
+#include "source_limits.h"
 #include "source_postmaster.h"
 
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_current);
@@ -269,14 +270,13 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 				CStringGetTextDatum(limits->limits[s->limits_min_index].name) : (Datum) 0);
 	pps_row_int4(&row, bpf, s->server_oncpu_samples);
 	pps_row_float(&row, bpf, s->snapshot_cpu_share_pct);
-	/* replay (source_replay.c) */
+	/* replay */
 	pps_row_int8(&row, rep, s->replay_lag_bytes);
 	pps_row_float(&row, rep, s->replay_lag_seconds);
 	pps_row_float(&row, rep, s->replay_rate_bytes_per_s);
 	pps_row_float(&row, rep, s->startup_cpu_pct);
 	pps_row_float(&row, rep, s->replay_headroom);
 	pps_row_float(&row, rep, s->wal_generated_bytes_per_s);
-	/* end of replay */
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);

@@ -41,9 +41,11 @@
 #include "pps_shmem.h"
 #include "pps_worker.h"
 #include "pps_worker_bpf.h"
+#include "pps_worker_replay.h"
 #include "source_accept.h"
 #include "source_bgworkers.h"
 #include "source_children.h"
+#include "source_limits.h"
 #include "source_postmaster.h"
 
 /* Previous cumulative readings, to turn them into per-interval rates. */
@@ -508,7 +510,7 @@ pps_worker_tick(void)
 	pps_wbpf_attach(pps_config_reloaded);
 	pps_config_reloaded = false;
 	pps_wbpf_sample(&s, seconds);
-	pps_replay_sample(&s, seconds);	/* source_replay.c */
+	pps_wreplay_sample(&s, seconds);
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_shmem_ring_append(&s);
