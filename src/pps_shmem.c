@@ -98,6 +98,69 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_REPLAY] = "replay",
 };
 
+#define PPS_U64(f) {#f, PPS_COUNTER_U64, offsetof(PpsShared, f), 1}
+#define PPS_U64_ARRAY(f) \
+	{#f, PPS_COUNTER_U64, offsetof(PpsShared, f), lengthof(((PpsShared *) 0)->f)}
+#define PPS_HIST(f) {#f, PPS_COUNTER_HIST, offsetof(PpsShared, f), 1}
+
+/* In the order of PpsShared; see pps_shmem.h. */
+const PpsCounterField pps_shmem_counters[] = {
+	PPS_U64(connections_total),
+	PPS_U64(auth_failures_total),
+	PPS_HIST(conn_setup),
+	PPS_U64(parallel_queries_total),
+	PPS_U64(parallel_planned_total),
+	PPS_U64(parallel_launched_total),
+	PPS_U64(bgw_registrations_total),
+	PPS_U64(bgw_parallel_registered_total),
+	PPS_U64(bgw_parallel_terminated_total),
+	PPS_U64(autovacuum_started_total),
+	PPS_HIST(snapshot_hist),
+	PPS_U64(bpf_forks_total),
+	PPS_U64(bpf_reaps_total),
+	PPS_U64_ARRAY(bpf_exits_total),
+	PPS_U64_ARRAY(bpf_exits_unseen_total),
+	PPS_U64_ARRAY(bpf_abnormal_total),
+	PPS_U64_ARRAY(bpf_signaled_total),
+	PPS_U64_ARRAY(bpf_cpu_samples_total),
+	PPS_U64(bpf_server_samples_total),
+	PPS_U64(bpf_snapshot_samples_total),
+	PPS_HIST(fork_hist),
+	PPS_HIST(reap_hist),
+	PPS_HIST(lifetime_hist),
+};
+const int	pps_shmem_ncounters = lengthof(pps_shmem_counters);
+
+/*
+ * Zero every counter of the table: init for a segment no process uses yet
+ * (where atomics are simulated, init also sets up their locks), else plain
+ * atomic writes.
+ */
+static void
+pps_shmem_zero_counters(PpsShared *s, bool init)
+{
+	for (int i = 0; i < pps_shmem_ncounters; i++)
+	{
+		const PpsCounterField *f = &pps_shmem_counters[i];
+		char	   *field = (char *) s + f->offset;
+
+		if (f->kind == PPS_COUNTER_HIST && init)
+			pps_hist_init((PpsHistogram *) field);
+		else if (f->kind == PPS_COUNTER_HIST)
+			pps_hist_zero((PpsHistogram *) field);
+		else
+			for (int k = 0; k < f->n; k++)
+			{
+				pg_atomic_uint64 *c = (pg_atomic_uint64 *) field + k;
+
+				if (init)
+					pg_atomic_init_u64(c, 0);
+				else
+					pg_atomic_write_u64(c, 0);
+			}
+	}
+}
+
 Size
 pps_shmem_size(int history_size)
 {
@@ -160,33 +223,7 @@ pps_shmem_init_fresh(PpsShared *s)
 	s->layout = pps_shmem_layout();
 	s->discarded_why = PPS_SAVE_USABLE;
 	s->discarded_at = 0;
-	pg_atomic_init_u64(&s->connections_total, 0);
-	pg_atomic_init_u64(&s->auth_failures_total, 0);
-	pps_hist_init(&s->conn_setup);
-	pg_atomic_init_u64(&s->parallel_queries_total, 0);
-	pg_atomic_init_u64(&s->parallel_planned_total, 0);
-	pg_atomic_init_u64(&s->parallel_launched_total, 0);
-	pg_atomic_init_u64(&s->bgw_registrations_total, 0);
-	pg_atomic_init_u64(&s->bgw_parallel_registered_total, 0);
-	pg_atomic_init_u64(&s->bgw_parallel_terminated_total, 0);
-	pg_atomic_init_u64(&s->autovacuum_started_total, 0);
-	pps_hist_init(&s->snapshot_hist);
-	pg_atomic_init_u64(&s->bpf_forks_total, 0);
-	pg_atomic_init_u64(&s->bpf_reaps_total, 0);
-	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
-	{
-		pg_atomic_init_u64(&s->bpf_exits_total[i], 0);
-		pg_atomic_init_u64(&s->bpf_exits_unseen_total[i], 0);
-		pg_atomic_init_u64(&s->bpf_abnormal_total[i], 0);
-		pg_atomic_init_u64(&s->bpf_signaled_total[i], 0);
-	}
-	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
-		pg_atomic_init_u64(&s->bpf_cpu_samples_total[i], 0);
-	pg_atomic_init_u64(&s->bpf_server_samples_total, 0);
-	pg_atomic_init_u64(&s->bpf_snapshot_samples_total, 0);
-	pps_hist_init(&s->fork_hist);
-	pps_hist_init(&s->reap_hist);
-	pps_hist_init(&s->lifetime_hist);
+	pps_shmem_zero_counters(s, true);
 	pg_atomic_init_u64(&s->reset_generation, 0);
 	pg_atomic_init_u64(&s->stats_reset, (uint64) GetCurrentTimestamp());
 	pg_atomic_init_u64(&s->worker_starts, 0);
@@ -400,33 +437,7 @@ pps_shmem_source_name(PpsSource src)
 void
 pps_shmem_counters_reset(void)
 {
-	pg_atomic_write_u64(&pps_shared->connections_total, 0);
-	pg_atomic_write_u64(&pps_shared->auth_failures_total, 0);
-	pps_hist_zero(&pps_shared->conn_setup);
-	pg_atomic_write_u64(&pps_shared->parallel_queries_total, 0);
-	pg_atomic_write_u64(&pps_shared->parallel_planned_total, 0);
-	pg_atomic_write_u64(&pps_shared->parallel_launched_total, 0);
-	pg_atomic_write_u64(&pps_shared->bgw_registrations_total, 0);
-	pg_atomic_write_u64(&pps_shared->bgw_parallel_registered_total, 0);
-	pg_atomic_write_u64(&pps_shared->bgw_parallel_terminated_total, 0);
-	pg_atomic_write_u64(&pps_shared->autovacuum_started_total, 0);
-	pps_hist_zero(&pps_shared->snapshot_hist);
-	pg_atomic_write_u64(&pps_shared->bpf_forks_total, 0);
-	pg_atomic_write_u64(&pps_shared->bpf_reaps_total, 0);
-	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
-	{
-		pg_atomic_write_u64(&pps_shared->bpf_exits_total[i], 0);
-		pg_atomic_write_u64(&pps_shared->bpf_exits_unseen_total[i], 0);
-		pg_atomic_write_u64(&pps_shared->bpf_abnormal_total[i], 0);
-		pg_atomic_write_u64(&pps_shared->bpf_signaled_total[i], 0);
-	}
-	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
-		pg_atomic_write_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
-	pg_atomic_write_u64(&pps_shared->bpf_server_samples_total, 0);
-	pg_atomic_write_u64(&pps_shared->bpf_snapshot_samples_total, 0);
-	pps_hist_zero(&pps_shared->fork_hist);
-	pps_hist_zero(&pps_shared->reap_hist);
-	pps_hist_zero(&pps_shared->lifetime_hist);
+	pps_shmem_zero_counters(pps_shared, false);
 	pg_atomic_write_u64(&pps_shared->stats_reset,
 						(uint64) GetCurrentTimestamp());
 	pg_atomic_fetch_add_u64(&pps_shared->reset_generation, 1);

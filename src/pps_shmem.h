@@ -190,7 +190,12 @@ typedef struct PpsShared
 	int32		discarded_why;	/* PpsSaveVerdict of the last discard */
 	TimestampTz discarded_at;	/* when (0: never) */
 
-	/* cumulative counters, written by any backend with atomics */
+	/*
+	 * Cumulative counters from here to lifetime_hist: each one is also
+	 * listed in pps_shmem_counters (pps_shmem.c), which zeroes them.
+	 */
+
+	/* written by any backend with atomics */
 	pg_atomic_uint64 connections_total;
 	pg_atomic_uint64 auth_failures_total;
 	PpsHistogram conn_setup;
@@ -257,6 +262,28 @@ typedef struct PpsShared
 } PpsShared;
 
 extern PpsShared *pps_shared;
+
+/*
+ * The cumulative counters and histograms of PpsShared, listed once: a fresh
+ * segment starts them at zero, pg_postmaster_stats_reset() zeroes them, and
+ * the crash-restart check (pps_shmem_save.c) walks the histograms.
+ */
+typedef enum PpsCounterKind
+{
+	PPS_COUNTER_U64,			/* n pg_atomic_uint64 */
+	PPS_COUNTER_HIST			/* one PpsHistogram */
+} PpsCounterKind;
+
+typedef struct PpsCounterField
+{
+	const char *name;			/* the field's, for messages */
+	PpsCounterKind kind;
+	size_t		offset;			/* in PpsShared */
+	int			n;				/* array elements (PPS_COUNTER_U64) */
+} PpsCounterField;
+
+extern const PpsCounterField pps_shmem_counters[];
+extern const int pps_shmem_ncounters;
 
 extern Size pps_shmem_size(int history_size);
 extern uint64 pps_shmem_layout(void);
