@@ -7,8 +7,7 @@
  *
  * - in recovery: one "local_replay" row, the sampler's latest reading
  *	 (computed by source_replay.c, published by pps_worker_replay.c), so
- *	 that its positions, lag, rates and state are one
- *	 consistent sample;
+ *	 that its positions, lag, rates and state are one consistent sample;
  * - one "standby" row per physical walsender (a standby or pg_receivewal
  *	 streaming from this server, base backups excluded), read live from the
  *	 walsender array, each under its spinlock: on a primary that is a

@@ -6,10 +6,10 @@
  *
  * Each row compares what is in use with the limit that refuses the next
  * one, and its hint says what to change, with the command.  The limits are
- * those digoal met on the way to a million connections (SysV semaphores,
- * pid_max, open files, fork() failing with ENOMEM, about 1 MB per
- * connection), the server's own slot pools, and the cgroup limits that a
- * service manager or a container adds.
+ * those a server runs into on the way to a million connections (SysV
+ * semaphores, pid_max, open files, fork() failing with ENOMEM, about 1 MB
+ * per connection), the server's own slot pools, and the cgroup limits that
+ * a service manager or a container adds.
  *
  * What counts against what, in PostgreSQL 15:
  * - A client backend takes its PGPROC from a pool of max_connections, in
