@@ -85,7 +85,10 @@ pps_row_check(PpsRow *row)
 			 row->col, row->ncols);
 }
 
-/* Set up a materialized set-returning function; returns its tupdesc. */
+/*
+ * Set up a materialized set-returning function; returns its tupdesc.  Like
+ * every SQL entry point, first checks that the library is preloaded.
+ */
 TupleDesc
 pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 {
@@ -93,6 +96,7 @@ pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 	TupleDesc	tupdesc;
 	MemoryContext oldcxt;
 
+	pps_shmem_require_loaded();
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_Materialize) == 0)
 		ereport(ERROR,
@@ -282,23 +286,33 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }
 
+/* The probe worker's latest limits (palloc'd) and their time, or NULL. */
+static PpsLimitsReading *
+pps_sql_limits_latest(TimestampTz *at)
+{
+	PpsLimitsReading *r = palloc(sizeof(PpsLimitsReading));
+	double		cost;
+	double		slow_cost;
+
+	if (pps_shmem_limits_read(r, at, &cost, &slow_cost))
+		return r;
+	pfree(r);
+	return NULL;
+}
+
 Datum
 pg_postmaster_stats_history(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
 	uint64		end;
-	PpsLimitsReading *limits = palloc(sizeof(PpsLimitsReading));
+	PpsLimitsReading *limits;
 	TimestampTz at;
-	double		cost;
-	double		slow_cost;
 
-	pps_shmem_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	/* limit names for limits_min_name: the row order never changes */
-	if (!pps_shmem_limits_read(limits, &at, &cost, &slow_cost))
-		limits = NULL;
+	limits = pps_sql_limits_latest(&at);
 
 	end = pg_atomic_read_u64(&pps_shared->samples_written);
 	for (uint64 i = pps_shmem_ring_oldest(); i < end; i++)
@@ -340,7 +354,6 @@ pg_postmaster_stats_latency(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	PpsHistogramCopy h;
 
-	pps_shmem_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	pps_hist_copy(&pps_shared->conn_setup, &h);
@@ -412,7 +425,6 @@ pg_postmaster_stats_children(PG_FUNCTION_ARGS)
 	PpsSample	s;
 	bool		bpf;
 
-	pps_shmem_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	if (!pps_children_read(&r, err, sizeof(err)))
@@ -452,7 +464,6 @@ pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
 	char	   *detail;
 	char	   *note;
 
-	pps_shmem_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	worker_pid = pg_atomic_read_u32(&pps_shared->worker_pid);
@@ -567,14 +578,12 @@ pg_postmaster_stats_limits(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
-	PpsLimitsReading *r = palloc(sizeof(PpsLimitsReading));
+	PpsLimitsReading *r;
 	TimestampTz at;
-	double		cost;
-	double		slow_cost;
 
-	pps_shmem_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
-	if (!pps_shmem_limits_read(r, &at, &cost, &slow_cost))
+	r = pps_sql_limits_latest(&at);
+	if (r == NULL)
 		return (Datum) 0;
 
 	for (int i = 0; i < r->nlimits; i++)

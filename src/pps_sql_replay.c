@@ -194,7 +194,6 @@ pg_postmaster_stats_replay(PG_FUNCTION_ARGS)
 	XLogRecPtr	local_lsn;
 	TimestampTz now;
 
-	pps_shmem_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	have = pps_shmem_replay_read(&st);
