@@ -393,7 +393,7 @@ pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
 
 bool
 pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
-				double *cost_us, double *slow_cost_us)
+					  double *cost_us, double *slow_cost_us)
 {
 	PpsLimitsShared copy;
 	uint64		seen = pps_seqlock_read(&pps_shared->limits_seq, &copy,

@@ -307,7 +307,7 @@ extern bool pps_shmem_probe_read(PpsSnapshotProbe *out);
 
 extern void pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
 extern bool pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
-							double *cost_us, double *slow_cost_us);
+								  double *cost_us, double *slow_cost_us);
 extern void pps_shmem_replay_publish(const PpsReplayState *state);
 extern bool pps_shmem_replay_read(PpsReplayState *out);
 

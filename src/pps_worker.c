@@ -176,8 +176,8 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 			pps_rate(pm.involuntary_ctxsw, prev.pm.involuntary_ctxsw, seconds);
 	}
 	pps_shmem_sources_set(PPS_SRC_POSTMASTER, true,
-					"pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
-					(int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
+						  "pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
+						  (int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
 	prev.pm = pm;
 	prev.pm_ok = true;
 }
@@ -202,8 +202,8 @@ pps_sample_accept(PpsSample *s, double seconds)
 	if (prev.accept_ok && s->has_rates)
 		s->listen_drops_per_s = pps_rate(r.drops, prev.listen_drops, seconds);
 	pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
-					"sock_diag netlink: %d listening socket(s) of the postmaster",
-					r.nlisteners);
+						  "sock_diag netlink: %d listening socket(s) of the postmaster",
+						  r.nlisteners);
 	prev.accept_ok = true;
 	prev.listen_drops = r.drops;
 }
@@ -246,7 +246,7 @@ pps_sample_connsetup(PpsSample *s, double seconds)
 									PPS_HIST_UNIT_US) : get_float8_nan();
 	}
 	pps_shmem_sources_set(PPS_SRC_CONNSETUP, true,
-					"ClientAuthentication_hook: counts every connection that reaches authentication");
+						  "ClientAuthentication_hook: counts every connection that reaches authentication");
 	prev.connections = conns;
 	prev.auth_failures = fails;
 	prev.conn_setup = hist;
@@ -307,8 +307,8 @@ pps_sample_children(PpsSample *s)
 	 */
 	s->children_unregistered = Max(pps_children_in_procarray() - r.registered_in_procarray, 0);
 	pps_shmem_sources_set(PPS_SRC_CHILDREN, true,
-					"backend status array (%d registered) and PGPROC array",
-					r.registered);
+						  "backend status array (%d registered) and PGPROC array",
+						  r.registered);
 }
 
 static void
@@ -347,8 +347,8 @@ pps_sample_bgworkers(PpsSample *s, double seconds)
 		}
 	}
 	pps_shmem_sources_set(PPS_SRC_BGWORKERS, true,
-					"\"%s\" segment: %d slots (max_worker_processes)",
-					PPS_BGW_SEGMENT_NAME, r.slots_total);
+						  "\"%s\" segment: %d slots (max_worker_processes)",
+						  PPS_BGW_SEGMENT_NAME, r.slots_total);
 	prev.bgw_ok = true;
 	prev.parallel_register_count = r.parallel_register_count;
 	prev.parallel_terminate_count = r.parallel_terminate_count;
@@ -367,7 +367,7 @@ pps_sample_parallel(PpsSample *s, double seconds)
 		s->parallel_launched_per_s = pps_rate(launched, prev.parallel_launched, seconds);
 	}
 	pps_shmem_sources_set(PPS_SRC_PARALLEL, true,
-					"ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
+						  "ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
 	prev.parallel_planned = planned;
 	prev.parallel_launched = launched;
 }
@@ -383,21 +383,21 @@ pps_sample_snapshot(PpsSample *s)
 	if (!pps_snapshot_probe_enabled)
 	{
 		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
-						"pg_postmaster_stats.snapshot_probe is off; set it to on and reload");
+							  "pg_postmaster_stats.snapshot_probe is off; set it to on and reload");
 		return;
 	}
 	if (probe_pid == 0)
 	{
 		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
-						RecoveryInProgress() && !HotStandbyActive() ?
-						"waiting for the standby to reach a consistent state with hot_standby = on; the probe worker starts then" :
-						"the probe worker is not running; the postmaster starts it within 5 s, look for \"" PPS_PROBE_WORKER_TYPE "\" in the server log if it stays down");
+							  RecoveryInProgress() && !HotStandbyActive() ?
+							  "waiting for the standby to reach a consistent state with hot_standby = on; the probe worker starts then" :
+							  "the probe worker is not running; the postmaster starts it within 5 s, look for \"" PPS_PROBE_WORKER_TYPE "\" in the server log if it stays down");
 		return;
 	}
 	if (!pps_shmem_probe_read(&p) || s->time - p.time > max_age_us)
 	{
 		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
-						"probe worker pid %u has not published a recent probe yet", probe_pid);
+							  "probe worker pid %u has not published a recent probe yet", probe_pid);
 		return;
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_SNAPSHOT);
@@ -409,8 +409,8 @@ pps_sample_snapshot(PpsSample *s)
 	s->snapshot_procs = p.procs_in_use;
 	s->snapshot_oldest_xid_age = p.oldest_xid_age;
 	pps_shmem_sources_set(PPS_SRC_SNAPSHOT, true,
-					"probe worker pid %u: %d full GetSnapshotData() calls per interval%s",
-					probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
+						  "probe worker pid %u: %d full GetSnapshotData() calls per interval%s",
+						  probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
 }
 
 /*
@@ -441,9 +441,9 @@ pps_sample_limits(PpsSample *s)
 		s->time - at > 2 * (int64) pps_sample_interval_ms * 1000 + PPS_LIMITS_SLOW_MARGIN_US)
 	{
 		pps_shmem_sources_set(PPS_SRC_LIMITS, false,
-						probe_pid == 0 ?
-						"the probe worker is not running (it starts once the server is consistent)" :
-						"the probe worker has not published recent limits yet");
+							  probe_pid == 0 ?
+							  "the probe worker is not running (it starts once the server is consistent)" :
+							  "the probe worker has not published recent limits yet");
 		return;
 	}
 	for (int i = 0; i < r.nlimits; i++)
@@ -461,8 +461,8 @@ pps_sample_limits(PpsSample *s)
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_LIMITS);
 	pps_shmem_sources_set(PPS_SRC_LIMITS, true,
-					"probe worker pid %u: %d of %d limits measured every sample (%.0f us); memory per backend, user tasks and cgroup memory every %d s (%.0f us)",
-					probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
+						  "probe worker pid %u: %d of %d limits measured every sample (%.0f us); memory per backend, user tasks and cgroup memory every %d s (%.0f us)",
+						  probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
 }
 
 static void
@@ -522,7 +522,7 @@ pps_worker_set_disabled(void)
 {
 	for (int i = 0; i < PPS_NUM_SOURCES; i++)
 		pps_shmem_sources_set((PpsSource) i, false,
-						"pg_postmaster_stats.enabled is off; set it to on and reload");
+							  "pg_postmaster_stats.enabled is off; set it to on and reload");
 	pps_wbpf_detach();
 	prev.time = 0;
 	prev.pm_ok = false;

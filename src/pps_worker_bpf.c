@@ -111,7 +111,7 @@ pps_wbpf_attach(bool retry)
 		if (pps_bpf_active())
 			pps_wbpf_detach();
 		pps_shmem_sources_set(PPS_SRC_EBPF, false,
-						"pg_postmaster_stats.ebpf is off; set it to on and reload");
+							  "pg_postmaster_stats.ebpf is off; set it to on and reload");
 		return;
 	}
 	if (pps_bpf_active() || (pps_wbpf_failed && !retry))

@@ -63,12 +63,12 @@ pps_wreplay_report(const PpsReplayReading *r, bool force)
 	{
 		if (r->standbys == 0)
 			pps_shmem_sources_set(PPS_SRC_REPLAY, false,
-							"not in recovery and no standby connected: pg_postmaster_stats_replay has no rows (the WAL generation rate is still sampled)");
+								  "not in recovery and no standby connected: pg_postmaster_stats_replay has no rows (the WAL generation rate is still sampled)");
 		else
 			pps_shmem_sources_set(PPS_SRC_REPLAY, true,
-							"primary: %d standby(s) connected, read live from the walsender array; WAL generation from the insert position%s",
-							r->standbys,
-							r->wal_stats_ok ? ", records and full-page images from pg_stat_wal" : "");
+								  "primary: %d standby(s) connected, read live from the walsender array; WAL generation from the insert position%s",
+								  r->standbys,
+								  r->wal_stats_ok ? ", records and full-page images from pg_stat_wal" : "");
 		return;
 	}
 
@@ -86,11 +86,11 @@ pps_wreplay_report(const PpsReplayReading *r, bool force)
 				 pps_replay_startup_error());
 
 	pps_shmem_sources_set(PPS_SRC_REPLAY, true,
-					"standby: %s; WAL receiver %s; prefetch counters %s%s",
-					startup,
-					r->walrcv_streaming ? "streaming" : "not streaming (archive or pg_wal)",
-					r->prefetch_ok ? "read" : "unavailable: ",
-					r->prefetch_ok ? "" : pps_replay_prefetch_error());
+						  "standby: %s; WAL receiver %s; prefetch counters %s%s",
+						  startup,
+						  r->walrcv_streaming ? "streaming" : "not streaming (archive or pg_wal)",
+						  r->prefetch_ok ? "read" : "unavailable: ",
+						  r->prefetch_ok ? "" : pps_replay_prefetch_error());
 }
 
 /*
