@@ -10,14 +10,16 @@ OBJS = \
 	src/pps_shmem_save.o \
 	src/pps_sql.o \
 	src/pps_sql_replay.o \
+	src/pps_try.o \
 	src/pps_worker.o \
 	src/pps_worker_bpf.o \
+	src/pps_worker_replay.o \
 	src/source_accept.o \
 	src/source_bgworkers.o \
 	src/source_children.o \
 	src/source_connsetup.o \
-	src/limits_read.o \
-	src/limits_slow.o \
+	src/source_limits_read.o \
+	src/source_limits_slow.o \
 	src/source_limits.o \
 	src/source_parallel.o \
 	src/source_postmaster.o \

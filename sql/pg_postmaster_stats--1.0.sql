@@ -113,14 +113,13 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_history(
     OUT limits_min_name text,
     OUT server_oncpu_samples integer,
     OUT snapshot_cpu_share_pct float8,
-    -- replay (source_replay.c)
+    -- replay
     OUT replay_lag_bytes bigint,
     OUT replay_lag_seconds float8,
     OUT replay_rate_bytes_per_s float8,
     OUT startup_cpu_pct float8,
     OUT replay_headroom float8,
     OUT wal_generated_bytes_per_s float8,
-    -- end of replay
     OUT sampler_cpu_us float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
@@ -304,7 +303,7 @@ GRANT SELECT ON @extschema@.pg_postmaster_stats,
     @extschema@.pg_postmaster_stats_snapshot,
     @extschema@.pg_postmaster_stats_limits TO pg_monitor;
 
--- ---- replay (source_replay.c, pps_sql_replay.c) ------------------------
+-- ---- replay --------------------------------------------------------------
 CREATE FUNCTION @extschema@.pg_postmaster_stats_replay(
     OUT kind text,
     OUT sampled_at timestamptz,
@@ -367,7 +366,6 @@ COMMENT ON VIEW @extschema@.pg_postmaster_stats_replay IS
 REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_replay() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_replay() TO pg_monitor;
 GRANT SELECT ON @extschema@.pg_postmaster_stats_replay TO pg_monitor;
--- ---- end of replay -------------------------------------------------------
 
 -- ====================================================================
 -- BEGIN pg_postmaster_stats_metrics: every metric, Prometheus style

@@ -17,6 +17,7 @@
 #include "storage/ipc.h"
 #include "utils/guc.h"
 
+#include "pps_guc.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_worker.h"

@@ -112,8 +112,7 @@ typedef struct PpsBgwArray
 /* GUC prefix reservation (MarkGUCPrefixReserved, 15 and later) */
 #define pps_mark_guc_prefix_reserved(prefix) MarkGUCPrefixReserved(prefix)
 
-/* ---- replay source (source_replay.c) ---------------------------------- */
-
+/* the walsender array and the proc array (replay source) */
 #include "replication/walsender_private.h"
 #include "storage/procarray.h"
 
@@ -191,8 +190,6 @@ pps_wal_stats_read(int64 *records, int64 *fpi)
 	LWLockRelease(&wal->lock);
 	return true;
 }
-
-/* ---- end of replay source ---------------------------------------------- */
 
 /*
  * The local copy of the backend status array (what pg_stat_activity reads),

@@ -26,9 +26,8 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_loop.h"
-
-extern int	pps_sample_interval_ms;
 
 bool		pps_config_reloaded = false;
 
@@ -101,29 +100,4 @@ pps_loop_run(pps_tick_fn tick)
 		}
 	}
 	proc_exit(1);
-}
-
-bool
-pps_try(pps_try_fn fn, void *arg, const char *what, char *err, size_t errlen)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	volatile bool ok = false;
-
-	PG_TRY();
-	{
-		ok = fn(arg, err, errlen);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		snprintf(err, errlen, "%s: %s", what, edata->message);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
 }

@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "pps_compat.h"
+#include "pps_guc.h"
 #include "pps_loop.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
@@ -42,12 +43,8 @@
 #include "source_postmaster.h"
 #include "source_snapshot.h"
 
-
 /* ~10 kB: static rather than on the stack */
 static PpsLimitsReading pps_limits_reading;
-
-extern bool pps_enabled;
-extern bool pps_snapshot_probe_enabled;
 
 void
 pps_probe_worker_register(void)
@@ -71,10 +68,10 @@ pps_probe_once(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "snapshot probe");
-	pps_snapshot_probe(&probe);
+	pps_snapshot_probe(&probe, &pps_shared->snapshot_hist);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	pps_probe_publish(&probe);
+	pps_shmem_probe_publish(&probe);
 }
 
 /*
@@ -115,7 +112,7 @@ pps_probe_limits(void)
 
 	pps_limits_collect(&in, slow, &pps_limits_reading);
 	cost = pps_thread_cpu_us() - start;
-	pps_limits_publish(&pps_limits_reading, cost, slow);
+	pps_shmem_limits_publish(&pps_limits_reading, cost, slow);
 }
 
 static void

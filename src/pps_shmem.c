@@ -68,6 +68,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_seqlock.h"
 #include "pps_shmem.h"
 #include "pps_shmem_save.h"
@@ -96,6 +97,69 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_EBPF] = "ebpf",
 	[PPS_SRC_REPLAY] = "replay",
 };
+
+#define PPS_U64(f) {#f, PPS_COUNTER_U64, offsetof(PpsShared, f), 1}
+#define PPS_U64_ARRAY(f) \
+	{#f, PPS_COUNTER_U64, offsetof(PpsShared, f), lengthof(((PpsShared *) 0)->f)}
+#define PPS_HIST(f) {#f, PPS_COUNTER_HIST, offsetof(PpsShared, f), 1}
+
+/* In the order of PpsShared; see pps_shmem.h. */
+const PpsCounterField pps_shmem_counters[] = {
+	PPS_U64(connections_total),
+	PPS_U64(auth_failures_total),
+	PPS_HIST(conn_setup),
+	PPS_U64(parallel_queries_total),
+	PPS_U64(parallel_planned_total),
+	PPS_U64(parallel_launched_total),
+	PPS_U64(bgw_registrations_total),
+	PPS_U64(bgw_parallel_registered_total),
+	PPS_U64(bgw_parallel_terminated_total),
+	PPS_U64(autovacuum_started_total),
+	PPS_HIST(snapshot_hist),
+	PPS_U64(bpf_forks_total),
+	PPS_U64(bpf_reaps_total),
+	PPS_U64_ARRAY(bpf_exits_total),
+	PPS_U64_ARRAY(bpf_exits_unseen_total),
+	PPS_U64_ARRAY(bpf_abnormal_total),
+	PPS_U64_ARRAY(bpf_signaled_total),
+	PPS_U64_ARRAY(bpf_cpu_samples_total),
+	PPS_U64(bpf_server_samples_total),
+	PPS_U64(bpf_snapshot_samples_total),
+	PPS_HIST(fork_hist),
+	PPS_HIST(reap_hist),
+	PPS_HIST(lifetime_hist),
+};
+const int	pps_shmem_ncounters = lengthof(pps_shmem_counters);
+
+/*
+ * Zero every counter of the table: init for a segment no process uses yet
+ * (where atomics are simulated, init also sets up their locks), else plain
+ * atomic writes.
+ */
+static void
+pps_shmem_zero_counters(PpsShared *s, bool init)
+{
+	for (int i = 0; i < pps_shmem_ncounters; i++)
+	{
+		const PpsCounterField *f = &pps_shmem_counters[i];
+		char	   *field = (char *) s + f->offset;
+
+		if (f->kind == PPS_COUNTER_HIST && init)
+			pps_hist_init((PpsHistogram *) field);
+		else if (f->kind == PPS_COUNTER_HIST)
+			pps_hist_zero((PpsHistogram *) field);
+		else
+			for (int k = 0; k < f->n; k++)
+			{
+				pg_atomic_uint64 *c = (pg_atomic_uint64 *) field + k;
+
+				if (init)
+					pg_atomic_init_u64(c, 0);
+				else
+					pg_atomic_write_u64(c, 0);
+			}
+	}
+}
 
 Size
 pps_shmem_size(int history_size)
@@ -159,33 +223,7 @@ pps_shmem_init_fresh(PpsShared *s)
 	s->layout = pps_shmem_layout();
 	s->discarded_why = PPS_SAVE_USABLE;
 	s->discarded_at = 0;
-	pg_atomic_init_u64(&s->connections_total, 0);
-	pg_atomic_init_u64(&s->auth_failures_total, 0);
-	pps_hist_init(&s->conn_setup);
-	pg_atomic_init_u64(&s->parallel_queries_total, 0);
-	pg_atomic_init_u64(&s->parallel_planned_total, 0);
-	pg_atomic_init_u64(&s->parallel_launched_total, 0);
-	pg_atomic_init_u64(&s->bgw_registrations_total, 0);
-	pg_atomic_init_u64(&s->bgw_parallel_registered_total, 0);
-	pg_atomic_init_u64(&s->bgw_parallel_terminated_total, 0);
-	pg_atomic_init_u64(&s->autovacuum_started_total, 0);
-	pps_hist_init(&s->snapshot_hist);
-	pg_atomic_init_u64(&s->bpf_forks_total, 0);
-	pg_atomic_init_u64(&s->bpf_reaps_total, 0);
-	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
-	{
-		pg_atomic_init_u64(&s->bpf_exits_total[i], 0);
-		pg_atomic_init_u64(&s->bpf_exits_unseen_total[i], 0);
-		pg_atomic_init_u64(&s->bpf_abnormal_total[i], 0);
-		pg_atomic_init_u64(&s->bpf_signaled_total[i], 0);
-	}
-	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
-		pg_atomic_init_u64(&s->bpf_cpu_samples_total[i], 0);
-	pg_atomic_init_u64(&s->bpf_server_samples_total, 0);
-	pg_atomic_init_u64(&s->bpf_snapshot_samples_total, 0);
-	pps_hist_init(&s->fork_hist);
-	pps_hist_init(&s->reap_hist);
-	pps_hist_init(&s->lifetime_hist);
+	pps_shmem_zero_counters(s, true);
 	pg_atomic_init_u64(&s->reset_generation, 0);
 	pg_atomic_init_u64(&s->stats_reset, (uint64) GetCurrentTimestamp());
 	pg_atomic_init_u64(&s->worker_starts, 0);
@@ -227,7 +265,7 @@ pps_shmem_startup(void)
 
 /* Called by the sampler worker only. */
 void
-pps_ring_append(const PpsSample *sample)
+pps_shmem_ring_append(const PpsSample *sample)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
 	PpsSlot    *slot = &pps_shared->ring[n % (uint64) pps_history_size];
@@ -244,7 +282,7 @@ pps_ring_append(const PpsSample *sample)
 
 /* Index of the oldest sample still in the ring. */
 uint64
-pps_ring_oldest(void)
+pps_shmem_ring_oldest(void)
 {
 	uint64		n = pg_atomic_read_u64(&pps_shared->samples_written);
 
@@ -256,7 +294,7 @@ pps_ring_oldest(void)
  * false if it was never written or has been overwritten meanwhile.
  */
 bool
-pps_ring_read(uint64 index, PpsSample *out)
+pps_shmem_ring_read(uint64 index, PpsSample *out)
 {
 	PpsSlot    *slot = &pps_shared->ring[index % (uint64) pps_history_size];
 	PpsSlotData data;
@@ -270,7 +308,7 @@ pps_ring_read(uint64 index, PpsSample *out)
 }
 
 bool
-pps_ring_latest(PpsSample *out)
+pps_shmem_ring_latest(PpsSample *out)
 {
 	for (int attempt = 0; attempt < PPS_SEQLOCK_RETRIES; attempt++)
 	{
@@ -278,7 +316,7 @@ pps_ring_latest(PpsSample *out)
 
 		if (n == 0)
 			return false;
-		if (pps_ring_read(n - 1, out))
+		if (pps_shmem_ring_read(n - 1, out))
 			return true;
 	}
 	return false;
@@ -286,7 +324,7 @@ pps_ring_latest(PpsSample *out)
 
 /* Called by the sampler worker only. */
 void
-pps_sources_set(PpsSource src, bool active, const char *fmt,...)
+pps_shmem_sources_set(PpsSource src, bool active, const char *fmt,...)
 {
 	char		detail[PPS_DETAIL_LEN];
 	va_list		ap;
@@ -308,7 +346,7 @@ pps_sources_set(PpsSource src, bool active, const char *fmt,...)
 }
 
 void
-pps_sources_read(PpsSourceState *out)
+pps_shmem_sources_read(PpsSourceState *out)
 {
 	if (pps_seqlock_read(&pps_shared->sources_seq, out, pps_shared->sources,
 						 sizeof(pps_shared->sources)) == PG_UINT64_MAX)
@@ -320,7 +358,7 @@ pps_sources_read(PpsSourceState *out)
 
 /* Called by the probe worker only. */
 void
-pps_probe_publish(const PpsSnapshotProbe *probe)
+pps_shmem_probe_publish(const PpsSnapshotProbe *probe)
 {
 	PPS_ASSERT_PROBE();
 	pps_seqlock_write_begin(&pps_shared->probe_seq);
@@ -330,7 +368,7 @@ pps_probe_publish(const PpsSnapshotProbe *probe)
 
 /* The latest probe result; false if there was none yet (or no stable copy). */
 bool
-pps_probe_read(PpsSnapshotProbe *out)
+pps_shmem_probe_read(PpsSnapshotProbe *out)
 {
 	uint64		seen = pps_seqlock_read(&pps_shared->probe_seq, out, &pps_shared->probe,
 										sizeof(PpsSnapshotProbe));
@@ -340,7 +378,7 @@ pps_probe_read(PpsSnapshotProbe *out)
 
 /* Called by the probe worker only. */
 void
-pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
+pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
 {
 	PPS_ASSERT_PROBE();
 	pps_seqlock_write_begin(&pps_shared->limits_seq);
@@ -354,8 +392,8 @@ pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
 }
 
 bool
-pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
-				double *cost_us, double *slow_cost_us)
+pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
+					  double *cost_us, double *slow_cost_us)
 {
 	PpsLimitsShared copy;
 	uint64		seen = pps_seqlock_read(&pps_shared->limits_seq, &copy,
@@ -372,7 +410,7 @@ pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
 
 /* Called by the sampler worker only. */
 void
-pps_replay_publish(const PpsReplayState *state)
+pps_shmem_replay_publish(const PpsReplayState *state)
 {
 	PPS_ASSERT_SAMPLER();
 	pps_seqlock_write_begin(&pps_shared->replay_seq);
@@ -382,7 +420,7 @@ pps_replay_publish(const PpsReplayState *state)
 
 /* The latest replay reading; false if there was none yet (or no stable copy). */
 bool
-pps_replay_read_latest(PpsReplayState *out)
+pps_shmem_replay_read(PpsReplayState *out)
 {
 	uint64		seen = pps_seqlock_read(&pps_shared->replay_seq, out, &pps_shared->replay,
 										sizeof(PpsReplayState));
@@ -391,41 +429,15 @@ pps_replay_read_latest(PpsReplayState *out)
 }
 
 const char *
-pps_source_name(PpsSource src)
+pps_shmem_source_name(PpsSource src)
 {
 	return pps_source_names[src];
 }
 
 void
-pps_counters_reset(void)
+pps_shmem_counters_reset(void)
 {
-	pg_atomic_write_u64(&pps_shared->connections_total, 0);
-	pg_atomic_write_u64(&pps_shared->auth_failures_total, 0);
-	pps_hist_zero(&pps_shared->conn_setup);
-	pg_atomic_write_u64(&pps_shared->parallel_queries_total, 0);
-	pg_atomic_write_u64(&pps_shared->parallel_planned_total, 0);
-	pg_atomic_write_u64(&pps_shared->parallel_launched_total, 0);
-	pg_atomic_write_u64(&pps_shared->bgw_registrations_total, 0);
-	pg_atomic_write_u64(&pps_shared->bgw_parallel_registered_total, 0);
-	pg_atomic_write_u64(&pps_shared->bgw_parallel_terminated_total, 0);
-	pg_atomic_write_u64(&pps_shared->autovacuum_started_total, 0);
-	pps_hist_zero(&pps_shared->snapshot_hist);
-	pg_atomic_write_u64(&pps_shared->bpf_forks_total, 0);
-	pg_atomic_write_u64(&pps_shared->bpf_reaps_total, 0);
-	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
-	{
-		pg_atomic_write_u64(&pps_shared->bpf_exits_total[i], 0);
-		pg_atomic_write_u64(&pps_shared->bpf_exits_unseen_total[i], 0);
-		pg_atomic_write_u64(&pps_shared->bpf_abnormal_total[i], 0);
-		pg_atomic_write_u64(&pps_shared->bpf_signaled_total[i], 0);
-	}
-	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
-		pg_atomic_write_u64(&pps_shared->bpf_cpu_samples_total[i], 0);
-	pg_atomic_write_u64(&pps_shared->bpf_server_samples_total, 0);
-	pg_atomic_write_u64(&pps_shared->bpf_snapshot_samples_total, 0);
-	pps_hist_zero(&pps_shared->fork_hist);
-	pps_hist_zero(&pps_shared->reap_hist);
-	pps_hist_zero(&pps_shared->lifetime_hist);
+	pps_shmem_zero_counters(pps_shared, false);
 	pg_atomic_write_u64(&pps_shared->stats_reset,
 						(uint64) GetCurrentTimestamp());
 	pg_atomic_fetch_add_u64(&pps_shared->reset_generation, 1);
@@ -433,7 +445,7 @@ pps_counters_reset(void)
 
 /* Every SQL entry point starts here. */
 void
-pps_require_loaded(void)
+pps_shmem_require_loaded(void)
 {
 	if (pps_shared == NULL)
 		ereport(ERROR,

@@ -15,9 +15,9 @@
 #include "pps_compat.h"
 #include "pps_bpf.h"
 #include "pps_histogram.h"
-#include "source_limits.h"
-#include "source_replay.h"
-#include "source_snapshot.h"
+#include "pps_types_limits.h"
+#include "pps_types_replay.h"
+#include "pps_types_snapshot.h"
 
 /* Sources; the order is the order of pg_postmaster_stats_sources. */
 typedef enum PpsSource
@@ -117,14 +117,13 @@ typedef struct PpsSample
 	/* the limit with the least headroom (index into the limits rows) */
 	double		limits_min_headroom_pct;
 	int16		limits_min_index;
-	/* replay (source_replay.c); standby-only or primary-only, else NaN/-1 */
+	/* replay: standby-only or primary-only, else NaN/-1 */
 	int64		replay_lag_bytes;	/* standby: received - replayed */
 	double		replay_lag_seconds;
 	double		replay_rate_bytes_per_s;
 	double		startup_cpu_pct;
 	double		replay_headroom;
 	double		wal_generated_bytes_per_s;	/* primary */
-	/* end of replay */
 
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;
@@ -191,7 +190,12 @@ typedef struct PpsShared
 	int32		discarded_why;	/* PpsSaveVerdict of the last discard */
 	TimestampTz discarded_at;	/* when (0: never) */
 
-	/* cumulative counters, written by any backend with atomics */
+	/*
+	 * Cumulative counters from here to lifetime_hist: each one is also
+	 * listed in pps_shmem_counters (pps_shmem.c), which zeroes them.
+	 */
+
+	/* written by any backend with atomics */
 	pg_atomic_uint64 connections_total;
 	pg_atomic_uint64 auth_failures_total;
 	PpsHistogram conn_setup;
@@ -258,7 +262,28 @@ typedef struct PpsShared
 } PpsShared;
 
 extern PpsShared *pps_shared;
-extern int	pps_history_size;
+
+/*
+ * The cumulative counters and histograms of PpsShared, listed once: a fresh
+ * segment starts them at zero, pg_postmaster_stats_reset() zeroes them, and
+ * the crash-restart check (pps_shmem_save.c) walks the histograms.
+ */
+typedef enum PpsCounterKind
+{
+	PPS_COUNTER_U64,			/* n pg_atomic_uint64 */
+	PPS_COUNTER_HIST			/* one PpsHistogram */
+} PpsCounterKind;
+
+typedef struct PpsCounterField
+{
+	const char *name;			/* the field's, for messages */
+	PpsCounterKind kind;
+	size_t		offset;			/* in PpsShared */
+	int			n;				/* array elements (PPS_COUNTER_U64) */
+} PpsCounterField;
+
+extern const PpsCounterField pps_shmem_counters[];
+extern const int pps_shmem_ncounters;
 
 extern Size pps_shmem_size(int history_size);
 extern uint64 pps_shmem_layout(void);
@@ -267,26 +292,26 @@ extern char *pps_shmem_discard_note(void);
 extern void pps_shmem_request(void);
 extern void pps_shmem_startup(void);
 
-extern void pps_ring_append(const PpsSample *sample);
-extern bool pps_ring_read(uint64 index, PpsSample *out);
-extern uint64 pps_ring_oldest(void);
-extern bool pps_ring_latest(PpsSample *out);
+extern void pps_shmem_ring_append(const PpsSample *sample);
+extern bool pps_shmem_ring_read(uint64 index, PpsSample *out);
+extern uint64 pps_shmem_ring_oldest(void);
+extern bool pps_shmem_ring_latest(PpsSample *out);
 
-extern void pps_sources_set(PpsSource src, bool active, const char *fmt,...)
+extern void pps_shmem_sources_set(PpsSource src, bool active, const char *fmt,...)
 			pg_attribute_printf(3, 4);
-extern void pps_sources_read(PpsSourceState *out);
-extern const char *pps_source_name(PpsSource src);
+extern void pps_shmem_sources_read(PpsSourceState *out);
+extern const char *pps_shmem_source_name(PpsSource src);
 
-extern void pps_probe_publish(const PpsSnapshotProbe *probe);
-extern bool pps_probe_read(PpsSnapshotProbe *out);
+extern void pps_shmem_probe_publish(const PpsSnapshotProbe *probe);
+extern bool pps_shmem_probe_read(PpsSnapshotProbe *out);
 
-extern void pps_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
-extern bool pps_limits_read(PpsLimitsReading *out, TimestampTz *time,
-							double *cost_us, double *slow_cost_us);
-extern void pps_replay_publish(const PpsReplayState *state);
-extern bool pps_replay_read_latest(PpsReplayState *out);
+extern void pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
+extern bool pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
+								  double *cost_us, double *slow_cost_us);
+extern void pps_shmem_replay_publish(const PpsReplayState *state);
+extern bool pps_shmem_replay_read(PpsReplayState *out);
 
-extern void pps_counters_reset(void);
-extern void pps_require_loaded(void);
+extern void pps_shmem_counters_reset(void);
+extern void pps_shmem_require_loaded(void);
 
 #endif							/* PPS_SHMEM_H */

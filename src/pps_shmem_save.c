@@ -55,6 +55,7 @@
 #include "miscadmin.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_shmem.h"
 #include "pps_shmem_save.h"
 
@@ -189,21 +190,23 @@ pps_check_ring(PpsShared *c, char *why, size_t len)
 static PpsSaveVerdict
 pps_check_histograms(PpsShared *c, char *why, size_t len)
 {
-	PpsHistogram *hist[] = {&c->conn_setup, &c->snapshot_hist, &c->fork_hist,
-	&c->reap_hist, &c->lifetime_hist};
-	const char *const name[] = {"conn_setup", "snapshot_hist", "fork_hist",
-	"reap_hist", "lifetime_hist"};
+	for (int i = 0; i < pps_shmem_ncounters; i++)
+	{
+		const PpsCounterField *f = &pps_shmem_counters[i];
+		PpsHistogram *hist = (PpsHistogram *) ((char *) c + f->offset);
 
-	for (int h = 0; h < (int) lengthof(hist); h++)
+		if (f->kind != PPS_COUNTER_HIST)
+			continue;
 		for (int k = 0; k < PPS_HIST_BUCKETS; k++)
 		{
-			uint64		v = pg_atomic_read_u64(&hist[h]->bucket[k]);
+			uint64		v = pg_atomic_read_u64(&hist->bucket[k]);
 
 			if (v >= PPS_PLAUSIBLE_MAX)
 				return pps_reject(PPS_SAVE_HISTOGRAM, why, len,
 								  "%s.bucket[%d] is %llu, beyond any plausible count",
-								  name[h], k, (unsigned long long) v);
+								  f->name, k, (unsigned long long) v);
 		}
+	}
 	return PPS_SAVE_USABLE;
 }
 

@@ -22,13 +22,13 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "pps_guc.h"
 #include "pps_shmem.h"
 #include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
+#include "source_limits.h"
 #include "source_postmaster.h"
-
-extern int	pps_sample_interval_ms;
 
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_current);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_history);
@@ -85,7 +85,10 @@ pps_row_check(PpsRow *row)
 			 row->col, row->ncols);
 }
 
-/* Set up a materialized set-returning function; returns its tupdesc. */
+/*
+ * Set up a materialized set-returning function; returns its tupdesc.  Like
+ * every SQL entry point, first checks that the library is preloaded.
+ */
 TupleDesc
 pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 {
@@ -93,6 +96,7 @@ pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 	TupleDesc	tupdesc;
 	MemoryContext oldcxt;
 
+	pps_shmem_require_loaded();
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_Materialize) == 0)
 		ereport(ERROR,
@@ -120,10 +124,10 @@ pps_one_row_start(FunctionCallInfo fcinfo, PpsSample *latest, bool *have)
 {
 	TupleDesc	tupdesc;
 
-	pps_require_loaded();
+	pps_shmem_require_loaded();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	*have = pps_ring_latest(latest);
+	*have = pps_shmem_ring_latest(latest);
 	if (!*have)
 		memset(latest, 0, sizeof(PpsSample));
 	return tupdesc;
@@ -270,17 +274,30 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 				CStringGetTextDatum(limits->limits[s->limits_min_index].name) : (Datum) 0);
 	pps_row_int4(&row, bpf, s->server_oncpu_samples);
 	pps_row_float(&row, bpf, s->snapshot_cpu_share_pct);
-	/* replay (source_replay.c) */
+	/* replay */
 	pps_row_int8(&row, rep, s->replay_lag_bytes);
 	pps_row_float(&row, rep, s->replay_lag_seconds);
 	pps_row_float(&row, rep, s->replay_rate_bytes_per_s);
 	pps_row_float(&row, rep, s->startup_cpu_pct);
 	pps_row_float(&row, rep, s->replay_headroom);
 	pps_row_float(&row, rep, s->wal_generated_bytes_per_s);
-	/* end of replay */
 	pps_row_float(&row, true, s->sampler_cpu_us);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
+}
+
+/* The probe worker's latest limits (palloc'd) and their time, or NULL. */
+static PpsLimitsReading *
+pps_sql_limits_latest(TimestampTz *at)
+{
+	PpsLimitsReading *r = palloc(sizeof(PpsLimitsReading));
+	double		cost;
+	double		slow_cost;
+
+	if (pps_shmem_limits_read(r, at, &cost, &slow_cost))
+		return r;
+	pfree(r);
+	return NULL;
 }
 
 Datum
@@ -289,25 +306,21 @@ pg_postmaster_stats_history(PG_FUNCTION_ARGS)
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
 	uint64		end;
-	PpsLimitsReading *limits = palloc(sizeof(PpsLimitsReading));
+	PpsLimitsReading *limits;
 	TimestampTz at;
-	double		cost;
-	double		slow_cost;
 
-	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	/* limit names for limits_min_name: the row order never changes */
-	if (!pps_limits_read(limits, &at, &cost, &slow_cost))
-		limits = NULL;
+	limits = pps_sql_limits_latest(&at);
 
 	end = pg_atomic_read_u64(&pps_shared->samples_written);
-	for (uint64 i = pps_ring_oldest(); i < end; i++)
+	for (uint64 i = pps_shmem_ring_oldest(); i < end; i++)
 	{
 		PpsSample	s;
 
 		/* a row overwritten while we read is gone from the window anyway */
-		if (pps_ring_read(i, &s))
+		if (pps_shmem_ring_read(i, &s))
 			pps_history_row(store, tupdesc, &s, limits);
 	}
 	return (Datum) 0;
@@ -341,7 +354,6 @@ pg_postmaster_stats_latency(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	PpsHistogramCopy h;
 
-	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	pps_hist_copy(&pps_shared->conn_setup, &h);
@@ -413,7 +425,6 @@ pg_postmaster_stats_children(PG_FUNCTION_ARGS)
 	PpsSample	s;
 	bool		bpf;
 
-	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	if (!pps_children_read(&r, err, sizeof(err)))
@@ -421,7 +432,7 @@ pg_postmaster_stats_children(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("could not read live children: %s", err)));
 	all = pps_pm_children(PostmasterPid);
-	bpf = pps_ring_latest(&s) && HAS(&s, PPS_SRC_EBPF);
+	bpf = pps_shmem_ring_latest(&s) && HAS(&s, PPS_SRC_EBPF);
 
 	for (int t = 1; t < PPS_BACKEND_NUM_TYPES; t++)
 		pps_children_row(store, tupdesc, pps_children_type_name(t), true, r.by_type[t], bpf);
@@ -453,7 +464,6 @@ pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
 	char	   *detail;
 	char	   *note;
 
-	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
 	worker_pid = pg_atomic_read_u32(&pps_shared->worker_pid);
@@ -471,10 +481,10 @@ pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(store, tupdesc, values, nulls);
 
-	pps_sources_read(states);
+	pps_shmem_sources_read(states);
 	for (int i = 0; i < PPS_NUM_SOURCES; i++)
 	{
-		values[0] = CStringGetTextDatum(pps_source_name((PpsSource) i));
+		values[0] = CStringGetTextDatum(pps_shmem_source_name((PpsSource) i));
 		values[1] = BoolGetDatum(states[i].active && worker_pid != 0);
 		values[2] = CStringGetTextDatum(states[i].detail);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
@@ -485,8 +495,8 @@ pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
 Datum
 pg_postmaster_stats_reset(PG_FUNCTION_ARGS)
 {
-	pps_require_loaded();
-	pps_counters_reset();
+	pps_shmem_require_loaded();
+	pps_shmem_counters_reset();
 	PG_RETURN_VOID();
 }
 
@@ -541,11 +551,11 @@ pg_postmaster_stats_snapshot_probe(PG_FUNCTION_ARGS)
 	bool		have;
 	PpsRow		row;
 
-	pps_require_loaded();
+	pps_shmem_require_loaded();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	have = pps_probe_read(&p);
+	have = pps_shmem_probe_read(&p);
 	pps_row_start(&row, tupdesc);
 	pps_row_put(&row, !have, TimestampTzGetDatum(p.time));
 	pps_row_int4(&row, have, p.calls);
@@ -568,14 +578,12 @@ pg_postmaster_stats_limits(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
-	PpsLimitsReading *r = palloc(sizeof(PpsLimitsReading));
+	PpsLimitsReading *r;
 	TimestampTz at;
-	double		cost;
-	double		slow_cost;
 
-	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
-	if (!pps_limits_read(r, &at, &cost, &slow_cost))
+	r = pps_sql_limits_latest(&at);
+	if (r == NULL)
 		return (Datum) 0;
 
 	for (int i = 0; i < r->nlimits; i++)

@@ -6,8 +6,8 @@
  * Rows depend on the server's role, decided at query time:
  *
  * - in recovery: one "local_replay" row, the sampler's latest reading
- *	 (source_replay.c), so that its positions, lag, rates and state are one
- *	 consistent sample;
+ *	 (computed by source_replay.c, published by pps_worker_replay.c), so
+ *	 that its positions, lag, rates and state are one consistent sample;
  * - one "standby" row per physical walsender (a standby or pg_receivewal
  *	 streaming from this server, base backups excluded), read live from the
  *	 walsender array, each under its spinlock: on a primary that is a
@@ -51,6 +51,40 @@ static void
 pps_row_text(PpsRow *row, const char *s)
 {
 	pps_row_put(row, s == NULL, s ? CStringGetTextDatum(s) : (Datum) 0);
+}
+
+static const char *const pps_replay_state_names[] = {
+	[PPS_REPLAY_UNKNOWN] = NULL,
+	[PPS_REPLAY_CAUGHT_UP] = "caught_up",
+	[PPS_REPLAY_CATCHING_UP] = "catching_up",
+	[PPS_REPLAY_FALLING_BEHIND] = "falling_behind",
+	[PPS_REPLAY_PAUSED] = "paused",
+};
+
+static const char *
+pps_replay_state_name(PpsReplayStateCode state)
+{
+	return (int) state >= 0 && (int) state <= PPS_REPLAY_PAUSED ? pps_replay_state_names[state] : NULL;
+}
+
+/* The names pg_stat_replication uses. */
+static const char *
+pps_replay_walsender_state_name(int state)
+{
+	switch ((WalSndState) state)
+	{
+		case WALSNDSTATE_STARTUP:
+			return "startup";
+		case WALSNDSTATE_BACKUP:
+			return "backup";
+		case WALSNDSTATE_CATCHUP:
+			return "catchup";
+		case WALSNDSTATE_STREAMING:
+			return "streaming";
+		case WALSNDSTATE_STOPPING:
+			return "stopping";
+	}
+	return "unknown";
 }
 
 /*
@@ -160,10 +194,9 @@ pg_postmaster_stats_replay(PG_FUNCTION_ARGS)
 	XLogRecPtr	local_lsn;
 	TimestampTz now;
 
-	pps_require_loaded();
 	tupdesc = pps_srf_start(fcinfo, &store);
 
-	have = pps_replay_read_latest(&st);
+	have = pps_shmem_replay_read(&st);
 	in_recovery = RecoveryInProgress();
 
 	/* a reading from before a promotion describes a replay that is over */

@@ -34,20 +34,19 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_loop.h"
+#include "pps_try.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_worker.h"
 #include "pps_worker_bpf.h"
+#include "pps_worker_replay.h"
 #include "source_accept.h"
 #include "source_bgworkers.h"
 #include "source_children.h"
+#include "source_limits.h"
 #include "source_postmaster.h"
-
-
-extern int	pps_sample_interval_ms;
-extern bool pps_enabled;
-extern bool pps_snapshot_probe_enabled;
 
 /* Previous cumulative readings, to turn them into per-interval rates. */
 typedef struct PpsPrevious
@@ -151,7 +150,7 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 
 	if (!pps_pm_read(PostmasterPid, &pm, err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_POSTMASTER, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_POSTMASTER, false, "%s", err);
 		prev.pm_ok = false;
 		return;
 	}
@@ -176,9 +175,9 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 		s->pm_involuntary_ctxsw_per_s =
 			pps_rate(pm.involuntary_ctxsw, prev.pm.involuntary_ctxsw, seconds);
 	}
-	pps_sources_set(PPS_SRC_POSTMASTER, true,
-					"pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
-					(int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
+	pps_shmem_sources_set(PPS_SRC_POSTMASTER, true,
+						  "pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
+						  (int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
 	prev.pm = pm;
 	prev.pm_ok = true;
 }
@@ -191,7 +190,7 @@ pps_sample_accept(PpsSample *s, double seconds)
 
 	if (!pps_accept_read(PostmasterPid, &r, err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_ACCEPT, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_ACCEPT, false, "%s", err);
 		prev.accept_ok = false;
 		return;
 	}
@@ -202,9 +201,9 @@ pps_sample_accept(PpsSample *s, double seconds)
 	s->listen_drops_total = r.drops;
 	if (prev.accept_ok && s->has_rates)
 		s->listen_drops_per_s = pps_rate(r.drops, prev.listen_drops, seconds);
-	pps_sources_set(PPS_SRC_ACCEPT, true,
-					"sock_diag netlink: %d listening socket(s) of the postmaster",
-					r.nlisteners);
+	pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
+						  "sock_diag netlink: %d listening socket(s) of the postmaster",
+						  r.nlisteners);
 	prev.accept_ok = true;
 	prev.listen_drops = r.drops;
 }
@@ -246,8 +245,8 @@ pps_sample_connsetup(PpsSample *s, double seconds)
 			pps_hist_quantile_delta(&hist, &prev.conn_setup, 0.99,
 									PPS_HIST_UNIT_US) : get_float8_nan();
 	}
-	pps_sources_set(PPS_SRC_CONNSETUP, true,
-					"ClientAuthentication_hook: counts every connection that reaches authentication");
+	pps_shmem_sources_set(PPS_SRC_CONNSETUP, true,
+						  "ClientAuthentication_hook: counts every connection that reaches authentication");
 	prev.connections = conns;
 	prev.auth_failures = fails;
 	prev.conn_setup = hist;
@@ -269,7 +268,7 @@ pps_sample_children(PpsSample *s)
 	if (!pps_try(pps_try_children_read, &r, "could not attach to the backend status array",
 				 err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_CHILDREN, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_CHILDREN, false, "%s", err);
 		prev.children_ok = false;
 		return;
 	}
@@ -307,9 +306,9 @@ pps_sample_children(PpsSample *s)
 	 * authenticating (they register in the status array right after).
 	 */
 	s->children_unregistered = Max(pps_children_in_procarray() - r.registered_in_procarray, 0);
-	pps_sources_set(PPS_SRC_CHILDREN, true,
-					"backend status array (%d registered) and PGPROC array",
-					r.registered);
+	pps_shmem_sources_set(PPS_SRC_CHILDREN, true,
+						  "backend status array (%d registered) and PGPROC array",
+						  r.registered);
 }
 
 static void
@@ -320,7 +319,7 @@ pps_sample_bgworkers(PpsSample *s, double seconds)
 
 	if (!pps_bgw_read(&r, err, sizeof(err)))
 	{
-		pps_sources_set(PPS_SRC_BGWORKERS, false, "%s", err);
+		pps_shmem_sources_set(PPS_SRC_BGWORKERS, false, "%s", err);
 		prev.bgw_ok = false;
 		return;
 	}
@@ -347,9 +346,9 @@ pps_sample_bgworkers(PpsSample *s, double seconds)
 			s->bgw_registrations_per_s = r.registrations / seconds;
 		}
 	}
-	pps_sources_set(PPS_SRC_BGWORKERS, true,
-					"\"%s\" segment: %d slots (max_worker_processes)",
-					PPS_BGW_SEGMENT_NAME, r.slots_total);
+	pps_shmem_sources_set(PPS_SRC_BGWORKERS, true,
+						  "\"%s\" segment: %d slots (max_worker_processes)",
+						  PPS_BGW_SEGMENT_NAME, r.slots_total);
 	prev.bgw_ok = true;
 	prev.parallel_register_count = r.parallel_register_count;
 	prev.parallel_terminate_count = r.parallel_terminate_count;
@@ -367,8 +366,8 @@ pps_sample_parallel(PpsSample *s, double seconds)
 		s->parallel_planned_per_s = pps_rate(planned, prev.parallel_planned, seconds);
 		s->parallel_launched_per_s = pps_rate(launched, prev.parallel_launched, seconds);
 	}
-	pps_sources_set(PPS_SRC_PARALLEL, true,
-					"ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
+	pps_shmem_sources_set(PPS_SRC_PARALLEL, true,
+						  "ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
 	prev.parallel_planned = planned;
 	prev.parallel_launched = launched;
 }
@@ -383,22 +382,22 @@ pps_sample_snapshot(PpsSample *s)
 
 	if (!pps_snapshot_probe_enabled)
 	{
-		pps_sources_set(PPS_SRC_SNAPSHOT, false,
-						"pg_postmaster_stats.snapshot_probe is off; set it to on and reload");
+		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
+							  "pg_postmaster_stats.snapshot_probe is off; set it to on and reload");
 		return;
 	}
 	if (probe_pid == 0)
 	{
-		pps_sources_set(PPS_SRC_SNAPSHOT, false,
-						RecoveryInProgress() && !HotStandbyActive() ?
-						"waiting for the standby to reach a consistent state with hot_standby = on; the probe worker starts then" :
-						"the probe worker is not running; the postmaster starts it within 5 s, look for \"" PPS_PROBE_WORKER_TYPE "\" in the server log if it stays down");
+		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
+							  RecoveryInProgress() && !HotStandbyActive() ?
+							  "waiting for the standby to reach a consistent state with hot_standby = on; the probe worker starts then" :
+							  "the probe worker is not running; the postmaster starts it within 5 s, look for \"" PPS_PROBE_WORKER_TYPE "\" in the server log if it stays down");
 		return;
 	}
-	if (!pps_probe_read(&p) || s->time - p.time > max_age_us)
+	if (!pps_shmem_probe_read(&p) || s->time - p.time > max_age_us)
 	{
-		pps_sources_set(PPS_SRC_SNAPSHOT, false,
-						"probe worker pid %u has not published a recent probe yet", probe_pid);
+		pps_shmem_sources_set(PPS_SRC_SNAPSHOT, false,
+							  "probe worker pid %u has not published a recent probe yet", probe_pid);
 		return;
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_SNAPSHOT);
@@ -409,9 +408,9 @@ pps_sample_snapshot(PpsSample *s)
 	s->snapshot_suboverflowed = p.suboverflowed;
 	s->snapshot_procs = p.procs_in_use;
 	s->snapshot_oldest_xid_age = p.oldest_xid_age;
-	pps_sources_set(PPS_SRC_SNAPSHOT, true,
-					"probe worker pid %u: %d full GetSnapshotData() calls per interval%s",
-					probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
+	pps_shmem_sources_set(PPS_SRC_SNAPSHOT, true,
+						  "probe worker pid %u: %d full GetSnapshotData() calls per interval%s",
+						  probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
 }
 
 /*
@@ -438,13 +437,13 @@ pps_sample_limits(PpsSample *s)
 	int			nok = 0;
 
 	s->limits_min_index = -1;
-	if (probe_pid == 0 || !pps_limits_read(&r, &at, &cost, &slow_cost) ||
+	if (probe_pid == 0 || !pps_shmem_limits_read(&r, &at, &cost, &slow_cost) ||
 		s->time - at > 2 * (int64) pps_sample_interval_ms * 1000 + PPS_LIMITS_SLOW_MARGIN_US)
 	{
-		pps_sources_set(PPS_SRC_LIMITS, false,
-						probe_pid == 0 ?
-						"the probe worker is not running (it starts once the server is consistent)" :
-						"the probe worker has not published recent limits yet");
+		pps_shmem_sources_set(PPS_SRC_LIMITS, false,
+							  probe_pid == 0 ?
+							  "the probe worker is not running (it starts once the server is consistent)" :
+							  "the probe worker has not published recent limits yet");
 		return;
 	}
 	for (int i = 0; i < r.nlimits; i++)
@@ -461,9 +460,9 @@ pps_sample_limits(PpsSample *s)
 		}
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_LIMITS);
-	pps_sources_set(PPS_SRC_LIMITS, true,
-					"probe worker pid %u: %d of %d limits measured every sample (%.0f us); memory per backend, user tasks and cgroup memory every %d s (%.0f us)",
-					probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
+	pps_shmem_sources_set(PPS_SRC_LIMITS, true,
+						  "probe worker pid %u: %d of %d limits measured every sample (%.0f us); memory per backend, user tasks and cgroup memory every %d s (%.0f us)",
+						  probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
 }
 
 static void
@@ -511,10 +510,10 @@ pps_worker_tick(void)
 	pps_wbpf_attach(pps_config_reloaded);
 	pps_config_reloaded = false;
 	pps_wbpf_sample(&s, seconds);
-	pps_replay_sample(&s, seconds);	/* source_replay.c */
+	pps_wreplay_sample(&s, seconds);
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
-	pps_ring_append(&s);
+	pps_shmem_ring_append(&s);
 	prev.time = s.time;
 }
 
@@ -522,8 +521,8 @@ static void
 pps_worker_set_disabled(void)
 {
 	for (int i = 0; i < PPS_NUM_SOURCES; i++)
-		pps_sources_set((PpsSource) i, false,
-						"pg_postmaster_stats.enabled is off; set it to on and reload");
+		pps_shmem_sources_set((PpsSource) i, false,
+							  "pg_postmaster_stats.enabled is off; set it to on and reload");
 	pps_wbpf_detach();
 	prev.time = 0;
 	prev.pm_ok = false;

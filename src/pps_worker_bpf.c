@@ -36,11 +36,9 @@
 #include "utils/float.h"
 #include "utils/guc.h"
 
+#include "pps_guc.h"
 #include "pps_worker_bpf.h"
 #include "source_bpf.h"
-
-extern bool pps_ebpf_enabled;
-extern char *pps_ebpf_loader;
 
 /* the programs' counters at the last fold; zero right after an attach */
 static struct pps_bpf_stats pps_wbpf_prev;
@@ -112,8 +110,8 @@ pps_wbpf_attach(bool retry)
 	{
 		if (pps_bpf_active())
 			pps_wbpf_detach();
-		pps_sources_set(PPS_SRC_EBPF, false,
-						"pg_postmaster_stats.ebpf is off; set it to on and reload");
+		pps_shmem_sources_set(PPS_SRC_EBPF, false,
+							  "pg_postmaster_stats.ebpf is off; set it to on and reload");
 		return;
 	}
 	if (pps_bpf_active() || (pps_wbpf_failed && !retry))
@@ -124,7 +122,7 @@ pps_wbpf_attach(bool retry)
 					   have_range ? &range : NULL, err, sizeof(err)))
 	{
 		pps_wbpf_failed = true;
-		pps_sources_set(PPS_SRC_EBPF, false, "%s; fix it, then SELECT pg_reload_conf()", err);
+		pps_shmem_sources_set(PPS_SRC_EBPF, false, "%s; fix it, then SELECT pg_reload_conf()", err);
 		ereport(LOG,
 				(errmsg("pg_postmaster_stats: eBPF source not active: %s", err),
 				 errhint("The other sources work without it; see pg_postmaster_stats_sources.")));
@@ -149,7 +147,7 @@ pps_wbpf_attach(bool retry)
 				 "%s; no snapshot_cpu_share_pct: %s", pps_bpf_status(), why);
 	else
 		strlcpy(pps_wbpf_status, pps_bpf_status(), sizeof(pps_wbpf_status));
-	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
+	pps_shmem_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
 
 void
@@ -292,7 +290,7 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 				100.0 * pps_wbpf_delta(cur.cpu_samples[i], prev.cpu_samples[i]) / samples;
 		pps_wbpf_sample_snapshot_share(s, &cur, &prev);
 	}
-	pps_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
+	pps_shmem_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
 
 /*

@@ -23,10 +23,9 @@
 #include "miscadmin.h"
 #include "utils/timestamp.h"
 
+#include "pps_guc.h"
 #include "pps_shmem.h"
 #include "source_connsetup.h"
-
-extern bool pps_enabled;
 
 static ClientAuthentication_hook_type pps_prev_client_auth_hook = NULL;
 

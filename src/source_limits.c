@@ -6,10 +6,10 @@
  *
  * Each row compares what is in use with the limit that refuses the next
  * one, and its hint says what to change, with the command.  The limits are
- * those digoal met on the way to a million connections (SysV semaphores,
- * pid_max, open files, fork() failing with ENOMEM, about 1 MB per
- * connection), the server's own slot pools, and the cgroup limits that a
- * service manager or a container adds.
+ * those a server runs into on the way to a million connections (SysV
+ * semaphores, pid_max, open files, fork() failing with ENOMEM, about 1 MB
+ * per connection), the server's own slot pools, and the cgroup limits that
+ * a service manager or a container adds.
  *
  * What counts against what, in PostgreSQL 15:
  * - A client backend takes its PGPROC from a pool of max_connections, in
@@ -30,9 +30,9 @@
  *
  * Cost.  The probe worker calls this every sample, so the cheap rows read
  * only small /proc and /sys files (one read(2) each, into stack buffers,
- * limits_read.c), make a few prlimit(2) and semctl(2) calls and read GUC
+ * source_limits_read.c), make a few prlimit(2) and semctl(2) calls and read GUC
  * variables.  Three measurements grow with the number of processes and run
- * only when the caller asks for the slow part (limits_slow.c): memory per
+ * only when the caller asks for the slow part (source_limits_slow.c): memory per
  * backend (smaps_rollup walks each sampled backend's page tables), the
  * server user's task count (a scan of /proc) and the memory cgroup's working
  * set (memory.stat flushes the cgroup's statistics).  Between two slow calls
@@ -71,7 +71,7 @@
 
 #include "pps_compat.h"
 #include "pps_procfs.h"
-#include "limits_internal.h"
+#include "source_limits_internal.h"
 
 /* ---------- rows ---------- */
 

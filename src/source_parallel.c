@@ -26,10 +26,9 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/plannodes.h"
 
+#include "pps_guc.h"
 #include "pps_shmem.h"
 #include "source_parallel.h"
-
-extern bool pps_enabled;
 
 static ExecutorEnd_hook_type pps_prev_executor_end = NULL;
 

@@ -23,6 +23,11 @@
  * images per second.  Standbys' positions are read live, at query time, by
  * the SQL function (pps_replay_walsenders); the sampler only counts them.
  *
+ * This file only reads and computes: pps_replay_read() takes a reading,
+ * pps_replay_compute() turns two of them into a PpsReplayState.  The
+ * sampler's side (pps_worker_replay.c) keeps the previous reading,
+ * publishes the state in shared memory and reports the source's status.
+ *
  * Everything read here is the server's own shared state under its own
  * spinlocks (WAL receiver, recovery control, each walsender) or atomics
  * (prefetch counters).  Lookups that could ERROR (attaching to shared
@@ -47,46 +52,10 @@
 #include "utils/memutils.h"
 
 #include "pps_compat.h"
-#include "pps_loop.h"
-#include "pps_shmem.h"
+#include "pps_try.h"
 #include "source_children.h"
 #include "source_replay.h"
 
-/* One reading of the server's state; rates come from two of them. */
-typedef struct PpsReplayReading
-{
-	bool		in_recovery;
-
-	/* standby */
-	XLogRecPtr	written;		/* WAL receiver: written */
-	XLogRecPtr	flushed;		/* ... and flushed */
-	XLogRecPtr	replayed;
-	TimestampTz last_xact_time;
-	bool		paused;
-	bool		walrcv_streaming;
-	int			startup_pid;	/* 0: not found, -1: status array unreadable */
-	bool		startup_cpu_ok;
-	uint64		startup_ns;		/* on CPU */
-	uint64		startup_wait_ns;	/* runnable, waiting for a CPU */
-	bool		prefetch_ok;
-	uint64		prefetch;
-	uint64		prefetch_hit;
-	uint64		prefetch_skip_fpw;
-	int			prefetch_wal_distance;
-	int			prefetch_block_distance;
-	int			prefetch_io_depth;
-
-	/* primary */
-	XLogRecPtr	insert;
-	bool		wal_stats_ok;
-	int64		wal_records;
-	int64		wal_fpi;
-
-	int			standbys;		/* primary: physical walsenders */
-} PpsReplayReading;
-
-static PpsReplayReading prev;
-static bool prev_ok = false;
 
 /* where the startup process was last found in the backend status array */
 static int	startup_slot_hint = -1;
@@ -94,47 +63,13 @@ static int	startup_slot_hint = -1;
 /* /proc/<startup pid>/schedstat, kept open: pread() costs ~0.5 us */
 static int	startup_fd = -1;
 static int	startup_fd_pid = 0;
-static char startup_err[PPS_DETAIL_LEN];
+static char startup_err[PPS_REPLAY_ERR_LEN];
 
 #ifdef PPS_HAVE_RECOVERY_PREFETCH
 static PpsXLogPrefetchStats *prefetch_stats = NULL;
 #endif
 static bool prefetch_unavailable = false;
-static char prefetch_err[PPS_DETAIL_LEN];
-
-static const char *const pps_replay_state_names[] = {
-	[PPS_REPLAY_UNKNOWN] = NULL,
-	[PPS_REPLAY_CAUGHT_UP] = "caught_up",
-	[PPS_REPLAY_CATCHING_UP] = "catching_up",
-	[PPS_REPLAY_FALLING_BEHIND] = "falling_behind",
-	[PPS_REPLAY_PAUSED] = "paused",
-};
-
-const char *
-pps_replay_state_name(PpsReplayStateCode state)
-{
-	return (int) state >= 0 && (int) state <= PPS_REPLAY_PAUSED ? pps_replay_state_names[state] : NULL;
-}
-
-/* The names pg_stat_replication uses. */
-const char *
-pps_replay_walsender_state_name(int state)
-{
-	switch ((WalSndState) state)
-	{
-		case WALSNDSTATE_STARTUP:
-			return "startup";
-		case WALSNDSTATE_BACKUP:
-			return "backup";
-		case WALSNDSTATE_CATCHUP:
-			return "catchup";
-		case WALSNDSTATE_STREAMING:
-			return "streaming";
-		case WALSNDSTATE_STOPPING:
-			return "stopping";
-	}
-	return "unknown";
-}
+static char prefetch_err[PPS_REPLAY_ERR_LEN];
 
 /*
  * Physical walsenders other than base backups, each copied under its
@@ -330,9 +265,9 @@ pps_replay_read_primary(PpsReplayReading *r)
 	r->standbys = pps_replay_walsenders(NULL, 0);
 }
 
-/* May ERROR; see pps_replay_sample(). */
+/* May ERROR; see pps_replay_read(). */
 static void
-pps_replay_read(PpsReplayReading *r)
+pps_replay_read_server(PpsReplayReading *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->in_recovery = RecoveryInProgress();
@@ -345,8 +280,32 @@ pps_replay_read(PpsReplayReading *r)
 static bool
 pps_replay_try_read(void *arg, char *err, size_t errlen)
 {
-	pps_replay_read((PpsReplayReading *) arg);
+	pps_replay_read_server((PpsReplayReading *) arg);
 	return true;
+}
+
+/*
+ * One reading of the server's state.  Never ERRORs: false, with the reason
+ * in err, when a lookup did.
+ */
+bool
+pps_replay_read(PpsReplayReading *r, char *err, size_t errlen)
+{
+	return pps_try(pps_replay_try_read, r, "could not read the replay state", err, errlen);
+}
+
+/* Why the startup process's CPU is unknown, when the reading says so. */
+const char *
+pps_replay_startup_error(void)
+{
+	return startup_err;
+}
+
+/* Why the recovery prefetcher's counters are unavailable. */
+const char *
+pps_replay_prefetch_error(void)
+{
+	return prefetch_err;
 }
 
 /* Per-second rate of a counter; one that went backwards was reset. */
@@ -461,8 +420,12 @@ pps_replay_compute_primary(const PpsReplayReading *cur, const PpsReplayReading *
 	}
 }
 
-/* old is NULL when there is no previous reading to compute rates from. */
-static void
+/*
+ * The state published for the replay view, from the reading cur and the one
+ * taken "seconds" earlier; old is NULL when there is none to compute rates
+ * from.
+ */
+void
 pps_replay_compute(const PpsReplayReading *cur, const PpsReplayReading *old,
 				   double seconds, TimestampTz now, PpsReplayState *st)
 {
@@ -487,112 +450,4 @@ pps_replay_compute(const PpsReplayReading *cur, const PpsReplayReading *old,
 		pps_replay_compute_standby(cur, old, seconds, now, st);
 	else
 		pps_replay_compute_primary(cur, old, seconds, st);
-}
-
-/* What the source's detail depends on; formatting it costs more than a read. */
-typedef struct PpsReplayReportKey
-{
-	bool		valid;
-	bool		in_recovery;
-	int			standbys;
-	bool		wal_stats_ok;
-	int			startup_pid;
-	bool		startup_cpu_ok;
-	bool		walrcv_streaming;
-	bool		prefetch_ok;
-} PpsReplayReportKey;
-
-static PpsReplayReportKey reported;
-
-/* The sources view: what is measured, and what is not and why. */
-static void
-pps_replay_report(const PpsReplayReading *r, bool force)
-{
-	char		startup[PPS_DETAIL_LEN];
-	PpsReplayReportKey key;
-
-	memset(&key, 0, sizeof(key));
-	key.valid = true;
-	key.in_recovery = r->in_recovery;
-	key.standbys = r->standbys;
-	key.wal_stats_ok = r->wal_stats_ok;
-	key.startup_pid = r->startup_pid;
-	key.startup_cpu_ok = r->startup_cpu_ok;
-	key.walrcv_streaming = r->walrcv_streaming;
-	key.prefetch_ok = r->prefetch_ok;
-	if (!force && memcmp(&key, &reported, sizeof(key)) == 0)
-		return;
-	memcpy(&reported, &key, sizeof(key));
-
-	if (!r->in_recovery)
-	{
-		if (r->standbys == 0)
-			pps_sources_set(PPS_SRC_REPLAY, false,
-							"not in recovery and no standby connected: pg_postmaster_stats_replay has no rows (the WAL generation rate is still sampled)");
-		else
-			pps_sources_set(PPS_SRC_REPLAY, true,
-							"primary: %d standby(s) connected, read live from the walsender array; WAL generation from the insert position%s",
-							r->standbys,
-							r->wal_stats_ok ? ", records and full-page images from pg_stat_wal" : "");
-		return;
-	}
-
-	if (r->startup_pid > 0 && r->startup_cpu_ok)
-		snprintf(startup, sizeof(startup), "startup process pid %d (/proc/%d/schedstat)",
-				 r->startup_pid, r->startup_pid);
-	else if (r->startup_pid > 0)
-		snprintf(startup, sizeof(startup), "startup process CPU unknown: %s", startup_err);
-	else if (r->startup_pid == 0)
-		strlcpy(startup, "startup process CPU unknown: it is not in the backend status array",
-				sizeof(startup));
-	else
-		snprintf(startup, sizeof(startup), "startup process CPU unknown: %s", startup_err);
-
-	pps_sources_set(PPS_SRC_REPLAY, true,
-					"standby: %s; WAL receiver %s; prefetch counters %s%s",
-					startup,
-					r->walrcv_streaming ? "streaming" : "not streaming (archive or pg_wal)",
-					r->prefetch_ok ? "read" : "unavailable: ",
-					r->prefetch_ok ? "" : prefetch_err);
-}
-
-/*
- * Called by the sampler every tick: reads, computes, publishes the latest
- * state for the replay view and fills the sample's replay columns.
- */
-void
-pps_replay_sample(PpsSample *s, double seconds)
-{
-	PpsReplayReading cur;
-	PpsReplayState st;
-	char		err[PPS_DETAIL_LEN];
-
-	s->replay_lag_bytes = -1;
-	s->replay_lag_seconds = s->replay_rate_bytes_per_s = get_float8_nan();
-	s->startup_cpu_pct = s->replay_headroom = get_float8_nan();
-	s->wal_generated_bytes_per_s = get_float8_nan();
-
-	if (!pps_try(pps_replay_try_read, &cur, "could not read the replay state", err, sizeof(err)))
-	{
-		pps_sources_set(PPS_SRC_REPLAY, false, "%s", err);
-		prev_ok = false;
-		reported.valid = false;
-		return;
-	}
-
-	pps_replay_compute(&cur, prev_ok && s->has_rates ? &prev : NULL, seconds, s->time, &st);
-	pps_replay_publish(&st);
-
-	s->valid |= PPS_SRC_BIT(PPS_SRC_REPLAY);
-	s->replay_lag_bytes = st.lag_bytes;
-	s->replay_lag_seconds = st.lag_seconds;
-	s->replay_rate_bytes_per_s = st.replay_bytes_per_s;
-	s->startup_cpu_pct = st.startup_cpu_pct;
-	s->replay_headroom = st.headroom;
-	s->wal_generated_bytes_per_s = st.wal_generated_bytes_per_s;
-
-	/* after a gap (first tick, collection re-enabled) the detail was overwritten */
-	pps_replay_report(&cur, !s->has_rates);
-	prev = cur;
-	prev_ok = true;
 }

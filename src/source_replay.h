@@ -12,6 +12,8 @@
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 
+#include "pps_types_replay.h"
+
 /*
  * Replay capacity (replay rate / the startup process's CPU fraction) is only
  * estimated when the startup process was on CPU at least this much of the
@@ -21,56 +23,38 @@
  */
 #define PPS_REPLAY_CAPACITY_MIN_CPU_PCT 20.0
 
-typedef enum PpsReplayStateCode
+/* One reading of the server's state; rates come from two of them. */
+typedef struct PpsReplayReading
 {
-	PPS_REPLAY_UNKNOWN = 0,		/* no previous sample, or nothing streamed */
-	PPS_REPLAY_CAUGHT_UP,
-	PPS_REPLAY_CATCHING_UP,
-	PPS_REPLAY_FALLING_BEHIND,
-	PPS_REPLAY_PAUSED
-} PpsReplayStateCode;
-
-/*
- * The latest reading of the replay source, published by the sampler every
- * tick (pps_replay_publish).  Doubles are NaN and LSNs InvalidXLogRecPtr
- * when unknown or not applicable to the server's role.
- */
-typedef struct PpsReplayState
-{
-	TimestampTz time;			/* of the sample; 0: never published */
 	bool		in_recovery;
 
-	/* standby: local replay */
-	XLogRecPtr	received_lsn;	/* written by the WAL receiver */
-	XLogRecPtr	flushed_lsn;	/* ... and flushed: pg_last_wal_receive_lsn() */
-	XLogRecPtr	replayed_lsn;	/* pg_last_wal_replay_lsn() */
-	int64		lag_bytes;		/* received - replayed; -1: nothing streamed */
-	double		lag_seconds;
-	TimestampTz last_xact_time; /* pg_last_xact_replay_timestamp(); 0: none */
-	bool		paused;			/* pause requested or in effect */
-	double		receive_bytes_per_s;
-	double		replay_bytes_per_s;
-	int32		startup_pid;	/* 0: not found */
-	double		startup_cpu_pct;
-	double		startup_cpu_wait_pct;	/* runnable, waiting for a CPU */
-	double		capacity_bytes_per_s;
-	double		headroom;
-	double		catchup_seconds;
-	PpsReplayStateCode state;
-	bool		prefetch_ok;	/* PG15+ recovery prefetcher counters */
-	double		prefetch_per_s;
-	double		prefetch_hit_per_s;
-	double		prefetch_skip_fpw_per_s;
-	int32		prefetch_wal_distance;
-	int32		prefetch_block_distance;
-	int32		prefetch_io_depth;
+	/* standby */
+	XLogRecPtr	written;		/* WAL receiver: written */
+	XLogRecPtr	flushed;		/* ... and flushed */
+	XLogRecPtr	replayed;
+	TimestampTz last_xact_time;
+	bool		paused;
+	bool		walrcv_streaming;
+	int			startup_pid;	/* 0: not found, -1: status array unreadable */
+	bool		startup_cpu_ok;
+	uint64		startup_ns;		/* on CPU */
+	uint64		startup_wait_ns;	/* runnable, waiting for a CPU */
+	bool		prefetch_ok;
+	uint64		prefetch;
+	uint64		prefetch_hit;
+	uint64		prefetch_skip_fpw;
+	int			prefetch_wal_distance;
+	int			prefetch_block_distance;
+	int			prefetch_io_depth;
 
-	/* primary: WAL generation */
-	XLogRecPtr	insert_lsn;
-	double		wal_generated_bytes_per_s;
-	double		wal_records_per_s;	/* pg_stat_wal, PG15+ */
-	double		wal_fpi_per_s;
-} PpsReplayState;
+	/* primary */
+	XLogRecPtr	insert;
+	bool		wal_stats_ok;
+	int64		wal_records;
+	int64		wal_fpi;
+
+	int			standbys;		/* primary: physical walsenders */
+} PpsReplayReading;
 
 /* A physical walsender as seen by the SQL function (read live). */
 typedef struct PpsWalSender
@@ -84,11 +68,14 @@ typedef struct PpsWalSender
 	int64		apply_lag_us;	/* -1: unknown */
 } PpsWalSender;
 
-struct PpsSample;
+/* room for the reason a part of the reading is unavailable */
+#define PPS_REPLAY_ERR_LEN 256
 
-extern void pps_replay_sample(struct PpsSample *s, double seconds);
+extern bool pps_replay_read(PpsReplayReading *r, char *err, size_t errlen);
+extern void pps_replay_compute(const PpsReplayReading *cur, const PpsReplayReading *old,
+							   double seconds, TimestampTz now, PpsReplayState *st);
+extern const char *pps_replay_startup_error(void);
+extern const char *pps_replay_prefetch_error(void);
 extern int	pps_replay_walsenders(PpsWalSender *out, int max);
-extern const char *pps_replay_walsender_state_name(int state);
-extern const char *pps_replay_state_name(PpsReplayStateCode state);
 
 #endif							/* SOURCE_REPLAY_H */

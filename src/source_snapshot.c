@@ -33,7 +33,6 @@
 #include "utils/timestamp.h"
 
 #include "pps_compat.h"
-#include "pps_shmem.h"
 #include "source_children.h"
 #include "source_snapshot.h"
 
@@ -63,7 +62,7 @@ pps_cmp_int64(const void *a, const void *b)
 
 /* Called inside a transaction of the probe worker. */
 void
-pps_snapshot_probe(PpsSnapshotProbe *out)
+pps_snapshot_probe(PpsSnapshotProbe *out, PpsHistogram *hist)
 {
 	int64		ns[PPS_SNAPSHOT_CALLS];
 	int64		spent = 0;
@@ -101,7 +100,7 @@ pps_snapshot_probe(PpsSnapshotProbe *out)
 	 * subxcnt holding everything (KnownAssignedXids); say so via in_recovery.
 	 */
 	for (int i = 0; i < calls; i++)
-		pps_hist_record(&pps_shared->snapshot_hist, (uint64) ns[i]);
+		pps_hist_record(hist, (uint64) ns[i]);
 	qsort(ns, calls, sizeof(int64), pps_cmp_int64);
 	out->ns_median = calls % 2 ? ns[calls / 2] : (ns[calls / 2 - 1] + ns[calls / 2]) / 2.0;
 	out->ns_max = ns[calls - 1];

@@ -8,23 +8,10 @@
 #ifndef SOURCE_SNAPSHOT_H
 #define SOURCE_SNAPSHOT_H
 
-#include "datatype/timestamp.h"
+#include "pps_histogram.h"
+#include "pps_types_snapshot.h"
 
-/* Result of one probe: a batch of snapshots taken back to back. */
-typedef struct PpsSnapshotProbe
-{
-	TimestampTz time;
-	int32		calls;			/* snapshots in the batch */
-	double		ns_median;		/* per snapshot */
-	double		ns_max;
-	int32		xcnt;			/* running top-level xids in the snapshot */
-	int32		subxcnt;		/* cached subtransaction xids */
-	bool		suboverflowed;	/* some backend's subxid cache overflowed */
-	bool		in_recovery;	/* taken on a hot standby */
-	int32		procs_in_use;	/* proc array entries: what the loop scans */
-	int64		oldest_xid_age; /* next xid minus the snapshot's xmin */
-} PpsSnapshotProbe;
-
-extern void pps_snapshot_probe(PpsSnapshotProbe *out);
+/* Also records the time of every snapshot in the batch into hist. */
+extern void pps_snapshot_probe(PpsSnapshotProbe *out, PpsHistogram *hist);
 
 #endif							/* SOURCE_SNAPSHOT_H */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * limits_read.c
+ * source_limits_read.c
  *	  Small readers for the limits source: integers from /proc and /sys
  *	  files, key-value fields, GUCs, another process's rlimits, directory
  *	  entries and cgroup paths.  Stack buffers and one read(2) each: these
@@ -34,7 +34,7 @@
 
 #include "pps_compat.h"
 #include "pps_procfs.h"
-#include "limits_internal.h"
+#include "source_limits_internal.h"
 
 /* ---------- small readers ---------- */
 

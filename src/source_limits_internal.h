@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * limits_internal.h
+ * source_limits_internal.h
  *	  What the files of the limits source share: the readers
- *	  (limits_read.c), the slow measurements (limits_slow.c) and the rows
+ *	  (source_limits_read.c), the slow measurements (source_limits_slow.c) and the rows
  *	  (source_limits.c).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef LIMITS_INTERNAL_H
-#define LIMITS_INTERNAL_H
+#ifndef SOURCE_LIMITS_INTERNAL_H
+#define SOURCE_LIMITS_INTERNAL_H
 
 #include <sys/types.h>
 #include <time.h>
@@ -66,7 +66,7 @@ typedef struct PpsLimitsSlow
 extern PpsLimitsSlow pps_limits_slow;
 extern bool pps_limits_slow_initialised;
 
-/* limits_read.c */
+/* source_limits_read.c */
 extern int pps_limits_read_ints(const char *path, int64 *v, int n);
 extern bool pps_limits_read_int(const char *path, int64 *v);
 extern bool pps_limits_kv_field(const char *text, const char *key, int64 *value);
@@ -77,7 +77,7 @@ extern int64 pps_limits_count_dir(const char *path);
 extern bool pps_limits_cgroup_dir(pid_t pm, const char *controller, char *dir, size_t dirlen, size_t *baselen, bool *v1);
 extern bool pps_limits_cgroup_up(char *dir, size_t baselen);
 
-/* limits_slow.c */
+/* source_limits_slow.c */
 extern void pps_limits_refresh_slow(const PpsLimitsInput *in);
 
-#endif							/* LIMITS_INTERNAL_H */
+#endif							/* SOURCE_LIMITS_INTERNAL_H */

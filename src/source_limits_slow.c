@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * limits_slow.c
+ * source_limits_slow.c
  *	  The limits source's slow measurements, taken at most every
  *	  PPS_LIMITS_SLOW_INTERVAL_MS: memory per backend (smaps_rollup of a
  *	  sample of client backends), the server user's task count (a scan of
@@ -35,10 +35,10 @@
 #include "utils/timestamp.h"
 
 #include "pps_compat.h"
-#include "pps_loop.h"
 #include "pps_procfs.h"
+#include "pps_try.h"
 #include "source_children.h"
-#include "limits_internal.h"
+#include "source_limits_internal.h"
 
 PpsLimitsSlow pps_limits_slow;
 bool		pps_limits_slow_initialised = false;
