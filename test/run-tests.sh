@@ -1,5 +1,5 @@
 #!/bin/bash
-# The test command of pg_postmaster_stats (README "Testing"; .ci/run calls it).
+# The test command of pg_postmaster_stats (README "Testing", docs/testing.md; .ci/run calls it).
 #
 # Runs the whole suite (pg_regress and every TAP test) against each
 # PostgreSQL major of PG_MAJORS in turn (default: all supported, "15 16 17

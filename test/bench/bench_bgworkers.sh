@@ -55,8 +55,8 @@
 set -euo pipefail
 
 BENCH_NAME=bench_bgworkers
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
 pgbench_knobs 10 5
 STORM_RUNS=${STORM_RUNS:-5}
@@ -72,12 +72,8 @@ MAX_CONNECTIONS=100
 SETTINGS=("max_worker_processes = 16" "max_parallel_workers = 8")
 
 bench_setup
-bench_identify
 
-PORT_EXT=$(pick_port 56432)
-PORT_NOEXT=$(pick_port $((PORT_EXT + 1)) "$PORT_EXT")
-CLIENT_HOST=${CLIENT_HOST:-$WORK}
-log "scratch directory $WORK; ext cluster on port $PORT_EXT, noext cluster on port $PORT_NOEXT"
+pair_ports ext noext
 make_cluster ext "$PORT_EXT" yes "${SETTINGS[@]}" "pg_postmaster_stats.ebpf = off"
 make_cluster noext "$PORT_NOEXT" no "${SETTINGS[@]}"
 q "$PORT_EXT" "CREATE EXTENSION pg_postmaster_stats" >/dev/null

@@ -74,16 +74,13 @@
 set -euo pipefail
 
 BENCH_NAME=bench_cost
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
-if [[ ${QUICK:-0} == 1 ]]; then
-	RUNS=${RUNS:-2} DURATION=${DURATION:-5} SCALE=${SCALE:-2} WARMUP=${WARMUP:-2}
-fi
-RUNS=${RUNS:-5}
-DURATION=${DURATION:-20}
-SCALE=${SCALE:-10}
-WARMUP=${WARMUP:-5}
+knob RUNS 2 5
+knob DURATION 5 20
+knob SCALE 2 10
+knob WARMUP 2 5
 COST_WORKLOADS=${COST_WORKLOADS:-"select_only connect write"}
 PGBENCH_CLIENTS=${CLIENTS:-4}
 PGBENCH_THREADS=${THREADS:-2}
@@ -112,12 +109,8 @@ SETTINGS=(
 )
 
 bench_setup
-bench_identify
 
-PORT_WITH=$(pick_port 56432)
-PORT_WITHOUT=$(pick_port $((PORT_WITH + 1)) "$PORT_WITH")
-CLIENT_HOST=${CLIENT_HOST:-$WORK}
-log "scratch directory $WORK; with on port $PORT_WITH, without on port $PORT_WITHOUT"
+pair_ports with without
 make_cluster with "$PORT_WITH" yes "${SETTINGS[@]}"
 make_cluster without "$PORT_WITHOUT" no "${SETTINGS[@]}"
 DIR_WITH=$WORK/with
@@ -140,8 +133,8 @@ q "$PORT_WITH" "SELECT source || ' active=' || active || ': ' || detail FROM pg_
 # --- the exporter and the 1 Hz scraper -----------------------------------------
 
 # The exporter is our process, not the cluster's, so it is stopped here and
-# not by lib.sh's cleanup (which sends SIGINT: background jobs of a script
-# ignore it).  setpriv (not runuser) execs in place, so $! is the exporter.
+# not by test/lib/bench.sh's cleanup (which sends SIGINT: background jobs of
+# a script ignore it).  setpriv (not runuser) execs in place, so $! is the exporter.
 EXPORTER_PID=""
 SCRAPER_PID=""
 stop_ours() {

@@ -88,8 +88,8 @@
 set -euo pipefail
 
 BENCH_NAME=bench_ebpf
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
 pgbench_knobs 10 5
 FORK_WINDOW=${FORK_WINDOW:-15}
@@ -98,7 +98,6 @@ SYSCALL_BYTES=${SYSCALL_BYTES:-1000000}
 MAX_CONNECTIONS=100
 
 bench_setup
-bench_identify
 
 ext_cluster ebpf
 PM_PID=$(q "$PORT" "SELECT postmaster_pid FROM pg_postmaster_stats")

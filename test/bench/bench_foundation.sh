@@ -33,8 +33,8 @@
 set -euo pipefail
 
 BENCH_NAME=bench_foundation
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
 pgbench_knobs 5 10
 IDLE_CLIENTS=${IDLE_CLIENTS:-"10 500"}
@@ -48,16 +48,7 @@ MAX_CONNECTIONS=600
 bench_setup
 
 # --- clusters ------------------------------------------------------------------
-# Which build is measured: the library is loaded at postmaster start, so
-# record the installed file now (a later "make install" does not affect the
-# running clusters, but would make the figures hard to attribute).
-bench_identify
-
-PORT_EXT=$(pick_port 56432)
-PORT_NOEXT=$(pick_port $((PORT_EXT + 1)) "$PORT_EXT")
-CLIENT_HOST=${CLIENT_HOST:-$WORK}
-
-log "scratch directory $WORK; ext cluster on port $PORT_EXT, noext cluster on port $PORT_NOEXT"
+pair_ports ext noext
 make_cluster ext "$PORT_EXT" yes
 make_cluster noext "$PORT_NOEXT" no
 
@@ -71,7 +62,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # --- 1. sampler cost per tick with N idle clients ----------------------------------
 #
 # Idle clients: N psql processes blocked on a fifo (start_idle_clients in
-# lib.sh), idle at the protocol level.
+# test/lib/bench.sh), idle at the protocol level.
 for n in $IDLE_CLIENTS; do
 	log "sampler cost: connecting $n idle clients"
 	start_idle_clients "$n" "$PORT_EXT"

@@ -32,15 +32,14 @@
 set -euo pipefail
 
 BENCH_NAME=bench_limits
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
 CLIENTS=${CLIENTS:-"10 1000"}
 WINDOW=${WINDOW:-40}
 MAX_CONNECTIONS=1100
 
 bench_setup
-bench_identify
 
 ext_cluster limits
 EBPF=$(q "$PORT" "SHOW pg_postmaster_stats.ebpf")

@@ -39,8 +39,8 @@
 set -euo pipefail
 
 BENCH_NAME=bench_snapshot
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
 pgbench_knobs 10 5
 IDLE_CLIENTS=${IDLE_CLIENTS:-"10 500"}
@@ -48,7 +48,6 @@ PROBE_WINDOW=${PROBE_WINDOW:-30}
 MAX_CONNECTIONS=600
 
 bench_setup
-bench_identify
 
 ext_cluster snap
 EBPF=$(q "$PORT" "SHOW pg_postmaster_stats.ebpf")

@@ -28,15 +28,14 @@
 set -euo pipefail
 
 BENCH_NAME=bench_syscall_cost
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
 ROUNDS=${ROUNDS:-7}
 COUNT=${COUNT:-2000000}
 MAX_CONNECTIONS=100
 
 bench_setup
-bench_identify
 
 ext_cluster syscalls
 wait_source "$PORT" ebpf t

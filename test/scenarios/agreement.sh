@@ -44,8 +44,8 @@
 #   CPU_TARGET_PCT [5]       relative difference accepted for CPU and rates
 #
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/scenario.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/scenario.sh"
 
 knob AGREE_TX 100 250
 knob AGREE_SECONDS 8 20

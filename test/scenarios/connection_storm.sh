@@ -34,8 +34,8 @@
 #   CLIENT_HOST [socket dir]  where pgbench connects (or 127.0.0.1)
 #
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/scenario.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/scenario.sh"
 
 knob STORM_CLIENTS "1 4 16" "1 2 4 8 16 32"
 knob STEP_SECONDS 5 10

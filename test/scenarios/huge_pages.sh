@@ -33,8 +33,8 @@
 #   HP_SECONDS [10] [6]     seconds of storm per side
 #
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/scenario.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/scenario.sh"
 
 knob SHARED_BUFFERS 1GB 2GB
 knob HP_SECONDS 6 10

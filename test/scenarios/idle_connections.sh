@@ -23,8 +23,8 @@
 #   ACTIVE_CLIENTS [2]
 #
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/scenario.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/scenario.sh"
 
 knob IDLE_CONNECTIONS 200 500
 knob IDLE_SECONDS 6 15

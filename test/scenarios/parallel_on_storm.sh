@@ -24,8 +24,8 @@
 #   PAR_WORKERS [2]        parallel workers per query (storm.sh -w)
 #
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/scenario.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/scenario.sh"
 
 knob PAR_ROUNDS 1 2
 knob PAR_SECONDS 8 15

@@ -30,8 +30,8 @@
 #   REPLAY_CLIENTS [4]
 #
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/scenario.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/scenario.sh"
 
 knob REPLAY_SECONDS 10 30
 knob STEADY_SECONDS 8 15

@@ -3,13 +3,13 @@
 # run.sh - the scenario suite (issue 9): runs every scenario, or those
 # named, then the cost benchmark test/bench/bench_cost.sh when it exists,
 # collects their RESULT lines and prints them as a Markdown table with the
-# machine they ran on.  With --update-readme the table replaces what is
-# between the README's markers
+# machine they ran on.  With --update-docs the table replaces what is
+# between the markers of docs/evidence.md
 #   <!-- BEGIN scenario results --> and <!-- END scenario results -->
 #
 # Usage (as root: clusters run as the postgres OS user, bpftrace and the
 # huge-page pool need root):
-#   test/scenarios/run.sh [--update-readme] [SCENARIO...]
+#   test/scenarios/run.sh [--update-docs] [SCENARIO...]
 #   QUICK=1 test/scenarios/run.sh        # a few minutes instead of ~20
 # It first installs what it needs on Debian 12 (test/lib/install-deps.sh:
 # packages, then the extension built from this tree, with the loader's
@@ -32,7 +32,8 @@ update=0
 names=()
 for a in "$@"; do
 	case $a in
-		--update-readme) update=1 ;;
+		# --update-readme: its name from when the table was in README.md
+		--update-docs | --update-readme) update=1 ;;
 		-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 		cost) names+=(cost) ;;
 		*)
@@ -111,14 +112,14 @@ echo >&2
 echo "# outputs and logs in $OUT" >&2
 
 if ((update)); then
-	readme=$REPO/README.md
-	grep -q '^<!-- BEGIN scenario results -->$' "$readme" && grep -q '^<!-- END scenario results -->$' "$readme" ||
-		{ echo "run.sh: README.md has no scenario results markers" >&2; exit 1; }
+	doc=$REPO/docs/evidence.md
+	grep -q '^<!-- BEGIN scenario results -->$' "$doc" && grep -q '^<!-- END scenario results -->$' "$doc" ||
+		{ echo "run.sh: docs/evidence.md has no scenario results markers" >&2; exit 1; }
 	awk -v table="$OUT/table.md" '
 		/^<!-- BEGIN scenario results -->$/ { print; while ((getline line < table) > 0) print line; skip = 1; next }
 		/^<!-- END scenario results -->$/ { skip = 0 }
-		!skip { print }' "$readme" >"$OUT/README.md.new"
-	cat "$OUT/README.md.new" >"$readme"
-	echo "# README.md updated" >&2
+		!skip { print }' "$doc" >"$OUT/evidence.md.new"
+	cat "$OUT/evidence.md.new" >"$doc"
+	echo "# docs/evidence.md updated" >&2
 fi
 exit "$status"

@@ -1,4 +1,4 @@
-# pg_postmaster_stats_metrics: every metric the README lists, in Prometheus
+# pg_postmaster_stats_metrics: every metric docs/monitoring.md lists, in Prometheus
 # naming, with the values of the views it comes from; counters only grow
 # until a reset; label values arrive escaped; a source that does not work
 # takes its metrics out of the view instead of failing it.
@@ -14,12 +14,12 @@ use PpsTest;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-# The README's metrics table is the specification:
+# The metrics table of docs/monitoring.md is the specification:
 # family => { kind, labels => 'a,b', source ('always' or a source name) }.
-sub readme_metrics
+sub documented_metrics
 {
 	my %spec;
-	for (split /\n/, slurp_file(repo_file('README.md')))
+	for (split /\n/, slurp_file(repo_file('docs/monitoring.md')))
 	{
 		next unless /^\| `(pg_postmaster_[a-z0-9_]+)` \| (\w+) \|\s*([^|]*?)\s*\| (\w+) \|/;
 		my ($family, $kind, $labels, $source) = ($1, $2, $3, $4);
@@ -48,7 +48,7 @@ sub view_families
 	return \%f;
 }
 
-# The families the README says the view has while these sources are active
+# The families the table says the view has while these sources are active
 # (and, before the first sample, no time of the latest one).
 sub expected_families
 {
@@ -78,8 +78,8 @@ sub families_settle
 	return ($got, $want);
 }
 
-my $spec = readme_metrics();
-cmp_ok(scalar keys %$spec, '>=', 38, 'the README lists the metrics');
+my $spec = documented_metrics();
+cmp_ok(scalar keys %$spec, '>=', 38, 'docs/monitoring.md lists the metrics');
 
 # a cluster_name with quotes and a backslash: a label value to escape
 my $cluster_name = 'pps "fleet" \\ 1';
@@ -95,7 +95,7 @@ poll_session($s, $local_sources_active, 't');
 # ---- the specification --------------------------------------------------
 
 my ($got, $want) = families_settle($spec, $s);
-is($got, $want, 'the view has exactly the families the README lists for the working sources');
+is($got, $want, 'the view has exactly the families docs/monitoring.md lists for the working sources');
 my $families = view_families($s);
 for my $family (sort keys %$spec)
 {
@@ -110,7 +110,7 @@ for my $family (sort keys %$spec)
 		my @own = grep { $_ ne 'le' } split /,/, $want_labels;
 		$want_labels = join(' | ', join(',', @own), join(',', sort(@own, 'le')));
 	}
-	is($labels, $want_labels, "$family has the labels the README lists");
+	is($labels, $want_labels, "$family has the labels docs/monitoring.md lists");
 }
 
 # ---- Prometheus naming and well-formed rows --------------------------------

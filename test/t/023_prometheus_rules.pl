@@ -1,7 +1,7 @@
 # The shipped Prometheus rules are valid (promtool check rules), pass their
 # unit tests on synthetic series (promtool test rules: each alert fires for
 # its condition after its "for" time and not for a near miss), and cover
-# the conditions the README promises.
+# the conditions docs/monitoring.md promises.
 use strict;
 use warnings;
 

@@ -1,10 +1,14 @@
-# lib.sh - shell helpers shared by the benchmarks in test/bench/.
+# bench.sh - shell helpers shared by the benchmarks (test/bench/) and,
+# through test/lib/scenario.sh, the scenarios (test/scenarios/).
 #
 # Sourced, never run.  The sourcing script sets BENCH_NAME (used in messages)
 # and calls bench_setup once, in its own shell (it sets traps and changes
 # directory).  Benchmarks print figures and ratios; they never assert.
 #
 # What the helpers provide:
+#   - knobs: knob NAME QUICK_DEFAULT FULL_DEFAULT reads NAME from the
+#     environment, else the default of a quick (QUICK=1) or a full run;
+#     pgbench_knobs the pgbench ones every A/B benchmark reads;
 #   - who runs what: as_pg runs server-side commands as the postgres OS user
 #     (initdb and postgres refuse root); clients run as the caller with
 #     -U postgres over trust authentication;
@@ -13,6 +17,7 @@
 #     by process id only: clusters (pg_ctl stop), idle clients, background
 #     processes registered in BG_PIDS;
 #   - clusters on free ports from 56432 up, Unix sockets plus 127.0.0.1;
+#     pair_ports for the two clusters of an A/B comparison;
 #   - medians, ratios, /proc CPU accounting, pgbench runs, A/B comparisons;
 #   - the identity of what is measured: git HEAD and the installed .so's
 #     sha256, which other engineers may rebuild between runs.
@@ -22,12 +27,24 @@ KEEP_WORK=${KEEP_WORK:-0}
 BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$BENCH_LIB_DIR/../.." && pwd)
 WORKLOADS=$REPO_DIR/test/workloads
+QUICK=${QUICK:-0}
 
 # Variables from the caller's environment must not redirect our clients.
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGOPTIONS PGSERVICE PGSERVICEFILE PGPASSWORD PGSSLMODE
 
 log() { printf '# %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
+
+# knob NAME QUICK_DEFAULT FULL_DEFAULT: NAME from the environment, else the
+# default for a quick (QUICK=1) or a full run
+knob() {
+	[[ -n ${!1:-} ]] && return 0
+	if [[ $QUICK == 1 ]]; then
+		printf -v "$1" '%s' "$2"
+	else
+		printf -v "$1" '%s' "$3"
+	fi
+}
 
 STARTED_DATADIRS=()		# clusters to stop on exit
 BG_PIDS=()				# background processes we started (pgbench, tracers)
@@ -36,7 +53,8 @@ IDLE_HOLD_FD=""			# write end that keeps the idle clients' fifo open
 SLEEP_PID=""			# a pause in progress
 SUMMARY=()
 
-# bench_setup TOOL...: user, binaries, scratch directory, traps.
+# bench_setup TOOL...: user, binaries, scratch directory, traps, and what
+# is measured (bench_identify).
 bench_setup() {
 	# initdb and postgres refuse to run as root, so server-side commands
 	# run as the postgres OS user.  Clients (psql, pgbench) can run as
@@ -68,6 +86,8 @@ bench_setup() {
 	# an interrupt goes through cleanup (EXIT trap) too
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+
+	bench_identify
 }
 
 # Sleep in the background and wait for it: bash runs a trap only when the
@@ -148,6 +168,19 @@ pick_port() {
 		((p < 65000)) || die "no free port found"
 	done
 	echo "$p"
+}
+
+# pair_ports A B: free ports for the clusters A and B of an A/B comparison,
+# in PORT_<A> and PORT_<B> (names in upper case); sets CLIENT_HOST (where
+# pgbench connects: the socket directory unless set).  After bench_setup.
+pair_ports() {
+	local a b
+	a=$(pick_port 56432)
+	b=$(pick_port $((a + 1)) "$a")
+	printf -v "PORT_${1^^}" '%s' "$a"
+	printf -v "PORT_${2^^}" '%s' "$b"
+	CLIENT_HOST=${CLIENT_HOST:-$WORK}
+	log "scratch directory $WORK; $1 cluster on port $a, $2 cluster on port $b"
 }
 
 # q PORT SQL: one value (or unaligned rows) from the cluster on PORT

@@ -1,9 +1,9 @@
-# lib.sh - helpers shared by the scenario scripts in test/scenarios/.
+# scenario.sh - helpers shared by the scenario scripts in test/scenarios/.
 #
-# Sourced, never run.  It sources test/bench/lib.sh (users, scratch
+# Sourced, never run.  It sources test/lib/bench.sh (knobs, users, scratch
 # directory, clusters, cleanup of everything started, medians) and adds
 # what only the scenarios need:
-#   - scen_start NAME: setup plus the knobs every scenario reads (QUICK);
+#   - scen_start NAME: setup, identity and the clock rate every scenario reads;
 #   - scen_cluster NAME PORT [SETTING...]: a cluster with the extension
 #     preloaded, 1 s sampling, eBPF on, the extension created; sets EBPF=t|f;
 #   - result: the machine-readable line the runner collects,
@@ -20,22 +20,9 @@
 #
 # Every scenario prints its RESULT lines on stdout and logs on stderr.
 
-SCEN_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../bench/lib.sh
-source "$SCEN_LIB_DIR/../bench/lib.sh"
+# shellcheck source=bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench.sh"
 
-QUICK=${QUICK:-0}
-
-# knob NAME QUICK_DEFAULT FULL_DEFAULT: NAME from the environment, else the
-# default for a quick (QUICK=1) or a full run
-knob() {
-	[[ -n ${!1:-} ]] && return 0
-	if [[ $QUICK == 1 ]]; then
-		printf -v "$1" '%s' "$2"
-	else
-		printf -v "$1" '%s' "$3"
-	fi
-}
 # Ports away from the benchmarks' 56432 so that a benchmark started by
 # someone else at the same moment does not race us for the same free port.
 SCEN_BASE_PORT=${SCEN_BASE_PORT:-57432}
@@ -47,7 +34,6 @@ scen_start() {
 	BENCH_NAME=scenario_$1
 	shift
 	bench_setup "$@"
-	bench_identify
 	CLIENT_HOST=${CLIENT_HOST:-$WORK}
 	HZ=$(getconf CLK_TCK)
 	log "scenario $SCEN_NAME: scratch directory $WORK, extension $SO_ID, git $GIT_ID"
