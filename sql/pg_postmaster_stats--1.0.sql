@@ -381,7 +381,7 @@ GRANT SELECT ON @extschema@.pg_postmaster_stats_replay TO pg_monitor;
 -- Adding a metric: one line in the VALUES list of the function it comes
 -- from (a new function gets its own UNION ALL branch), and the same
 -- metric in monitoring/postgres_exporter/queries.yaml; test/t/020 and
--- test/t/021 fail until the view, the exporter and the README agree.
+-- test/t/021 fail until the view, the exporter and docs/monitoring.md agree.
 -- ====================================================================
 CREATE VIEW @extschema@.pg_postmaster_stats_metrics AS
 WITH sources AS MATERIALIZED (
