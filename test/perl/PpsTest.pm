@@ -10,7 +10,7 @@ use PostgreSQL::Version;
 use Time::HiRes qw(usleep);
 use Exporter 'import';
 
-our @EXPORT = qw(pps_node pps_major poll_session median pps_require_bpf);
+our @EXPORT = qw(pps_node pps_major poll_session median pps_require_bpf pps_wait_ready);
 
 # A started node with the library preloaded and the extension created.
 # %conf are postgresql.conf settings; the key _init passes options to init
@@ -74,6 +74,22 @@ sub pps_require_bpf
 		exit;
 	}
 	Test::More::plan(skip_all => "eBPF source not active here: $why");
+}
+
+# Wait until the server accepts connections again (after a crash restart),
+# with pg_isready: a psql that finds the server down can exit before its
+# query is written to its stdin, which 19's harness dies of.
+sub pps_wait_ready
+{
+	my ($node) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		return 1
+		  if system('pg_isready', '-q', '-h', $node->host, '-p', $node->port) == 0;
+		usleep(100_000);
+	}
+	die 'the server did not accept connections again';
 }
 
 sub median

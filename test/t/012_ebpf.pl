@@ -159,11 +159,15 @@ my $victim = $node->background_psql('postgres');
 $c0 = settle(counters(), 0);
 my $vpid = $victim->query_safe('SELECT pg_backend_pid()');
 $s->quit;
-my $offset = -s $node->logfile;
 kill 'KILL', $vpid;
-# connect only once the server is back: a psql that finds it down can exit
-# before the query is written to its stdin, which 19's harness dies of
-$node->wait_for_log(qr/database system is ready to accept connections/, $offset);
+# the restore is logged once the crash restart is under way; only then is
+# "accepting connections" news
+for (1 .. 600)
+{
+	last if server_log() =~ /pg_postmaster_stats (kept|discarded)/;
+	usleep(100_000);
+}
+pps_wait_ready($node);
 $node->poll_query_until('postgres', q{SELECT active FROM pg_postmaster_stats_sources WHERE source = 'ebpf'})
   or die 'server did not come back';
 like(server_log(), qr/terminating any other active server processes/, 'the server did a crash restart');

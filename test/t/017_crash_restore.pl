@@ -90,9 +90,7 @@ sub crash
 	kill 'KILL', $pid or die "could not kill $pid: $!";
 	$node->wait_for_log(qr/pg_postmaster_stats (kept|discarded|could not keep)[^\n]*\n(?:[^\n]*DETAIL:[^\n]*\n)?/,
 		$offset);
-	# connect only once the server is back: a psql that finds it down can
-	# exit before the query is written to its stdin, which 19's harness dies of
-	$node->wait_for_log(qr/database system is ready to accept connections/, $offset);
+	pps_wait_ready($node);
 	$node->poll_query_until('postgres', 'SELECT true') or die 'the server did not come back';
 	eval { $victim->quit };
 	my $log = slurp_file($node->logfile, $offset);
