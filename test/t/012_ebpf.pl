@@ -128,8 +128,10 @@ sub find_logger
 {
 	my ($not) = @_;
 	my ($pid) = grep {
-		open my $f, '<', "/proc/$_/cmdline" or next;
-		my $t = <$f> // ''; $t =~ /^postgres: .*logger/ && $_ != ($not // 0);
+		# a child may exit between the listing and the open: no title then
+		my $t = '';
+		if (open my $f, '<', "/proc/$_/cmdline") { $t = <$f> // ''; }
+		$t =~ /^postgres: .*logger/ && $_ != ($not // 0);
 	} split ' ', slurp_file("/proc/$pm/task/$pm/children");
 	return $pid;
 }

@@ -158,8 +158,9 @@ sub logger_pid
 	my ($node) = @_;
 	my $pm = $node->safe_psql('postgres', 'SELECT postmaster_pid FROM pg_postmaster_stats');
 	my ($pid) = grep {
-		open my $f, '<', "/proc/$_/cmdline" or next;
-		my $t = <$f> // '';
+		# a child may exit between the listing and the open: no title then
+		my $t = '';
+		if (open my $f, '<', "/proc/$_/cmdline") { $t = <$f> // ''; }
 		$t =~ /^postgres: (\S+: )?(sys)?logger/;
 	} split ' ', slurp_file("/proc/$pm/task/$pm/children");
 	return $pid;
