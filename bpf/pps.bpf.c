@@ -95,9 +95,14 @@ char		LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load, so the verifier sees constants. */
 const volatile __u32 postmaster_tgid = 0;
-/* its start time as /proc/<pid>/stat shows it: start_boottime in ticks */
-const volatile __u64 postmaster_start_ticks = 0;
-const volatile __u64 tick_ns = 10000000;	/* 1e9 / sysconf(_SC_CLK_TCK) */
+/*
+ * Its start time as /proc/<pid>/stat shows it, in clock ticks, as the range
+ * of start_boottime values (ns) that fall in that tick: [lo, hi).  A range,
+ * so that the check on every postmaster syscall is two compares, not a
+ * division.
+ */
+const volatile __u64 postmaster_start_lo = 0;
+const volatile __u64 postmaster_start_hi = 0;
 const volatile __u32 title_skip = 10;	/* strlen("postgres: ") */
 /* [snapshot_start, snapshot_end): GetSnapshotData's code; 0, 0 if unknown */
 const volatile __u64 snapshot_start = 0;
@@ -150,9 +155,10 @@ static __always_inline bool
 is_postmaster(struct task_struct *t)
 {
 	struct task_struct *leader = t->group_leader;
+	__u64		started = leader->start_boottime;
 
-	return leader->tgid == postmaster_tgid && tick_ns != 0 &&
-		leader->start_boottime / tick_ns == postmaster_start_ticks;
+	return leader->tgid == postmaster_tgid &&
+		started >= postmaster_start_lo && started < postmaster_start_hi;
 }
 
 static __always_inline bool

@@ -743,6 +743,7 @@ main(int argc, char **argv)
 	int			ncpus = 0;
 	char		why[160] = "";
 	int			lock_fd;
+	unsigned long long tick_ns;
 	int			err;
 
 	for (int i = 1; i < argc; i++)
@@ -795,8 +796,10 @@ main(int argc, char **argv)
 	if (skel == NULL)
 		fail(PPS_BPF_EXIT_LOAD, "cannot open the BPF object: %s", strerror(errno));
 	skel->rodata->postmaster_tgid = (__u32) pid;
-	skel->rodata->postmaster_start_ticks = pm_start_ticks;
-	skel->rodata->tick_ns = 1000000000ULL / (unsigned long long) sysconf(_SC_CLK_TCK);
+	/* the start_boottime values (ns) that /proc shows as pm_start_ticks */
+	tick_ns = 1000000000ULL / (unsigned long long) sysconf(_SC_CLK_TCK);
+	skel->rodata->postmaster_start_lo = pm_start_ticks * tick_ns;
+	skel->rodata->postmaster_start_hi = (pm_start_ticks + 1) * tick_ns;
 	skel->rodata->title_skip = (__u32) title_skip;
 	skel->rodata->snapshot_start = snap_start;
 	skel->rodata->snapshot_end = snap_end;
