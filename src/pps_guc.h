@@ -17,5 +17,6 @@ extern bool pps_enabled;		/* .enabled */
 extern bool pps_snapshot_probe_enabled; /* .snapshot_probe */
 extern bool pps_ebpf_enabled;	/* .ebpf */
 extern char *pps_ebpf_loader;	/* .ebpf_loader */
+extern char *pps_cgroup_cpu_dir;	/* .cgroup_cpu_dir: "" = find it */
 
 #endif							/* PPS_GUC_H */
