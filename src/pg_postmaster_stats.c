@@ -123,7 +123,7 @@ pps_define_gucs(void)
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("pg_postmaster_stats.history_size",
 								"Number of samples kept in the shared-memory history.",
-								"Each sample takes 512 bytes of shared memory; the default keeps an hour at one sample per second in 1.8 MiB.",
+								"Each sample takes 552 bytes of shared memory; the default keeps an hour at one sample per second in 1.9 MiB.",
 								&pps_history_size,
 								3600, 10, 604800,
 								PGC_POSTMASTER,
