@@ -379,9 +379,16 @@ describe_accept_backlog(const PpsDiagHeld *h, PpsDiagText *out)
 	if (!isnan(busy) && busy >= pps_diag_busy_pct)
 		appendStringInfoString(&out->remedy,
 							   "The postmaster is busy: see postmaster_saturated / postmaster_cpu_starved (a pooler, huge pages)");
+	else if (!isnan(busy) && HAVG(h, pm_cpu_wait_pct) >= idle_busy_pct / 2)
+		appendStringInfo(&out->remedy,
+						 "The postmaster waits for a CPU %.0f%% of the time: the machine's CPUs are busy with the backends it starts. Fewer, longer-lived connections (a pooler) or more CPUs",
+						 HAVG(h, pm_cpu_wait_pct));
+	else if (!isnan(busy) && busy < 10)
+		appendStringInfoString(&out->remedy,
+							   "The postmaster is not accepting although it is idle: check that it is not stopped or blocked (its state in ps, /proc/<pid>/stack); clients already wait for the authentication request");
 	else
 		appendStringInfoString(&out->remedy,
-							   "The postmaster is not accepting although it is not busy: check that it is not stopped or blocked (its state in ps, /proc/<pid>/stack); clients already wait for the authentication request");
+							   "Connections arrive in bursts faster than the postmaster accepts them; a pooler in front smooths the bursts, and net.core.somaxconn bounds how many can wait");
 }
 
 static bool
