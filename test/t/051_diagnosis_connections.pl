@@ -212,15 +212,19 @@ sub diagnose
 	for (1 .. 20)
 	{
 		my $n1 = $s->query_safe('SELECT samples_total FROM pg_postmaster_stats');
+		# a first row, so the output is never empty (an empty result
+		# confuses the BackgroundPsql of some minor versions)
 		my $d = $s->query_safe(
-			qq{SELECT finding, severity, since, samples, summary, evidence, remedy
+			qq{SELECT 'findings:'
+			   UNION ALL
+			   SELECT concat_ws('|', finding, severity, since, samples, summary, evidence, remedy)
 			   FROM pg_postmaster_stats_diagnose(clock_timestamp() - '$t0'::timestamptz
 			                                     - interval '$half ms')});
 		my $h = history();
 		my $n2 = $s->query_safe('SELECT samples_total FROM pg_postmaster_stats');
 		next if $n1 != $n2;
 		my %f;
-		for my $l (split /\n/, $d)
+		for my $l (grep { $_ ne 'findings:' } split /\n/, $d)
 		{
 			my %row;
 			@row{qw(finding severity since samples summary evidence remedy)} = split /\|/, $l, -1;
