@@ -120,7 +120,8 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_history(
     OUT startup_cpu_pct float8,
     OUT replay_headroom float8,
     OUT wal_generated_bytes_per_s float8,
-    OUT sampler_cpu_us float8)
+    OUT sampler_cpu_us float8,
+    OUT replay_state text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
 LANGUAGE C VOLATILE STRICT;

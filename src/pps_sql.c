@@ -282,6 +282,12 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	pps_row_float(&row, rep, s->replay_headroom);
 	pps_row_float(&row, rep, s->wal_generated_bytes_per_s);
 	pps_row_float(&row, true, s->sampler_cpu_us);
+	/* the state the diagnosis' replay findings read, so they can be checked */
+	{
+		const char *state = rep ? pps_replay_state_name(s->replay_state) : NULL;
+
+		pps_row_put(&row, state == NULL, state ? CStringGetTextDatum(state) : (Datum) 0);
+	}
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }
