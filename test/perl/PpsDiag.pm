@@ -8,9 +8,19 @@ use warnings;
 
 use JSON::PP;
 use Test::More;
+use PpsTest;
 use Exporter 'import';
 
-our @EXPORT = qw(diag_check diag_mark diag_history_table);
+our @EXPORT = qw(diag_check diag_mark diag_history_table samples_pass);
+
+# Waits until $n samples are taken after now: a case's window then starts
+# quiet, and ends after its condition has stopped.
+sub samples_pass
+{
+	my ($session, $n) = @_;
+	my $t = $session->query_safe('SELECT clock_timestamp()');
+	poll_session($session, qq{SELECT count(*) >= $n FROM pg_postmaster_stats_history WHERE time > '$t'}, 't');
+}
 
 # The time to start a case's window from: a clock reading after which
 # nothing of the previous case holds any more (the caller waits for that).

@@ -31,15 +31,6 @@ my $last_sample = q{SELECT %s FROM pg_postmaster_stats_history ORDER BY time DES
 my @par_cols = qw(interval_seconds parallel_workers_planned_per_s parallel_workers_launched_per_s
   forks_per_s connections_per_s bgworker_slots_in_use client_backends);
 
-# Wait until $n samples after now, so a case's window starts quiet (and
-# ends after its condition has stopped).
-sub samples_pass
-{
-	my ($n) = @_;
-	my $t = $s->query_safe('SELECT clock_timestamp()');
-	poll_session($s, qq{SELECT count(*) >= $n FROM pg_postmaster_stats_history WHERE time > '$t'}, 't');
-}
-
 sub pgbench
 {
 	my ($script, @opt) = @_;
@@ -53,12 +44,12 @@ sub pgbench
 # every source needed is on before the first window (eBPF attaches after start)
 poll_session($s, q{SELECT bool_and(active) FROM pg_postmaster_stats_sources
 	WHERE source <> 'replay'}, 't');
-samples_pass(3);
+samples_pass($s, 3);
 
 # ---- an idle server: nothing ---------------------------------------------
 
 my $mark = diag_mark($s);
-samples_pass(6);
+samples_pass($s, 6);
 diag_check($s, $mark, [], 'idle');
 
 # ---- parallel churn ------------------------------------------------------
@@ -71,7 +62,7 @@ diag_check($s, $mark, [], 'idle');
 my $script = PostgreSQL::Test::Utils::tempdir() . '/parallel.sql';
 PostgreSQL::Test::Utils::append_to_file($script, "SELECT sum(id) FROM pps_churn_data;\n");
 $mark = diag_mark($s);
-samples_pass(2);
+samples_pass($s, 2);
 {
 	local $ENV{PGOPTIONS} = '-c parallel_setup_cost=0 -c parallel_tuple_cost=0 '
 	  . '-c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=2';
@@ -79,26 +70,26 @@ samples_pass(2);
 		ok($h->finish, 'pgbench parallel churn ran') or diag($$err);
 	note("pgbench: " . join(' ', grep { /tps|transactions/ } split /\n/, $$out));
 }
-samples_pass(3);
+samples_pass($s, 3);
 note("history, parallel churn:\n" . diag_history_table($s, $mark, @par_cols));
 diag_check($s, $mark, ['parallel_worker_churn'], 'parallel churn');
 
 # ---- a transaction with 70 subtransactions -------------------------------
 
 $mark = diag_mark($s);
-samples_pass(2);
+samples_pass($s, 2);
 my $sub = $node->background_psql('postgres');
 $sub->query_safe(slurp_file("$workloads/subxact_overflow.sql"));
 # snapshots see the overflowed transaction once a later xid completes
 $node->safe_psql('postgres', 'SELECT txid_current()');
 poll_session($s, sprintf($last_sample, 'snapshot_suboverflowed'), 't');
-samples_pass(3);
+samples_pass($s, 3);
 is($s->query_safe(q{SELECT count(*) FROM pg_postmaster_stats_diagnosis WHERE finding = 'subtransaction_overflow'}),
 	'1', 'subtransactions: the last minute\'s diagnosis shows subtransaction_overflow while it lasts');
 $sub->query_safe('COMMIT');
 $sub->quit;
 poll_session($s, sprintf($last_sample, 'snapshot_suboverflowed'), 'f');
-samples_pass(2);
+samples_pass($s, 2);
 note("history, subtransactions:\n"
 	  . diag_history_table($s, $mark, qw(snapshot_suboverflowed snapshot_subxcnt snapshot_xcnt snapshot_ns snapshot_procs)));
 diag_check($s, $mark, ['subtransaction_overflow'], 'subtransactions');
@@ -108,18 +99,18 @@ diag_check($s, $mark, ['subtransaction_overflow'], 'subtransactions');
 # The baseline is the history's lowest snapshot_ns: the idle samples above.
 my $IDLE = 500;
 $mark = diag_mark($s);
-samples_pass(2);
+samples_pass($s, 2);
 {
 	my ($h, $out, $err) = pgbench("$workloads/idle_connections.sql", '-c', $IDLE, '-j', 2, '-T', 12);
 	is(poll_session($s, sprintf($last_sample, "client_backends >= $IDLE"), 't', 120),
 		't', "$IDLE idle connections are open");
-	samples_pass(4);
+	samples_pass($s, 4);
 	is($s->query_safe(q{SELECT count(*) FROM pg_postmaster_stats_diagnosis WHERE finding = 'snapshot_cost_high'}),
 		'1', 'idle connections: the last minute\'s diagnosis shows snapshot_cost_high while they are open');
 		ok($h->finish, 'pgbench idle connections ran') or diag($$err);
 }
 poll_session($s, sprintf($last_sample, 'client_backends <= 2'), 't');
-samples_pass(2);
+samples_pass($s, 2);
 note("history, idle connections:\n"
 	  . diag_history_table($s, $mark, qw(client_backends connections_per_s snapshot_ns snapshot_procs limits_min_headroom_pct limits_min_name)));
 diag_check($s, $mark, ['snapshot_cost_high'], "$IDLE idle connections");
@@ -143,9 +134,9 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE pps_slow_rows (id bigint) WITH (parallel_workers = 2);
 	INSERT INTO pps_slow_rows SELECT generate_series(1, 1600);
 	ANALYZE pps_slow_rows});
-samples_pass(3);
+samples_pass($s, 3);
 $mark = diag_mark($s);
-samples_pass(2);
+samples_pass($s, 2);
 my $holder = $node->background_psql('postgres');
 $holder->query_safe(q{SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
 	SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;
@@ -163,7 +154,7 @@ is(poll_session($s, sprintf($last_sample, 'bgworker_slots_in_use'), '5'), '5', '
 $holder->query_until(qr/holder_done/, '');
 $holder->quit;
 poll_session($s, sprintf($last_sample, 'bgworker_slots_in_use'), '3');
-samples_pass(3);
+samples_pass($s, 3);
 note("history, slots exhausted:\n" . diag_history_table($s, $mark, @par_cols));
 # the slots are also a limit of pg_postmaster_stats_limits, at 0 headroom
 my $got = diag_check($s, $mark, [ 'bgworker_slots_exhausted', 'limit_near', 'parallel_worker_churn' ],

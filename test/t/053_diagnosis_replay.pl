@@ -32,13 +32,6 @@ pps_require_bpf($ss);
 
 my $last = q{SELECT %s FROM pg_postmaster_stats_history ORDER BY time DESC LIMIT 1};
 
-sub samples_pass
-{
-	my ($session, $n) = @_;
-	my $t = $session->query_safe('SELECT clock_timestamp()');
-	poll_session($session, qq{SELECT count(*) >= $n FROM pg_postmaster_stats_history WHERE time > '$t'}, 't');
-}
-
 is(poll_session($ss, q{SELECT bool_and(active) FROM pg_postmaster_stats_sources}, 't'),
 	't', 'every source of the standby is active');
 is(poll_session($ss, sprintf($last, 'replay_state'), 'caught_up'), 'caught_up',
