@@ -130,7 +130,8 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_history(
     -- cgroup CPU
     OUT cgroup_cpu_limit_cores float8,
     OUT cgroup_throttled_periods_pct float8,
-    OUT cgroup_throttled_seconds_per_s float8)
+    OUT cgroup_throttled_seconds_per_s float8,
+    OUT replay_state text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
 LANGUAGE C VOLATILE STRICT;

@@ -295,6 +295,12 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	pps_row_float(&row, cg, s->cgroup_cpu_limit_cores);
 	pps_row_float(&row, cg, s->cgroup_throttled_periods_pct);
 	pps_row_float(&row, cg, s->cgroup_throttled_seconds_per_s);
+	/* the state the diagnosis' replay findings read, so they can be checked */
+	{
+		const char *state = rep ? pps_replay_state_name(s->replay_state) : NULL;
+
+		pps_row_put(&row, state == NULL, state ? CStringGetTextDatum(state) : (Datum) 0);
+	}
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }

@@ -27,6 +27,8 @@ extern void pps_row_float(PpsRow *row, bool valid, double v);
 extern void pps_row_int4(PpsRow *row, bool valid, int32 v);
 extern void pps_row_int8(PpsRow *row, bool valid, int64 v);
 extern void pps_row_check(PpsRow *row);
+/* a PpsReplayStateCode as the replay view names it; NULL when unknown */
+extern const char *pps_replay_state_name(int state);
 extern TupleDesc pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store);
 
 #endif							/* PPS_SQL_H */

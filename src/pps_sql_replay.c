@@ -61,10 +61,10 @@ static const char *const pps_replay_state_names[] = {
 	[PPS_REPLAY_PAUSED] = "paused",
 };
 
-static const char *
-pps_replay_state_name(PpsReplayStateCode state)
+const char *
+pps_replay_state_name(int state)
 {
-	return (int) state >= 0 && (int) state <= PPS_REPLAY_PAUSED ? pps_replay_state_names[state] : NULL;
+	return state >= 0 && state <= PPS_REPLAY_PAUSED ? pps_replay_state_names[state] : NULL;
 }
 
 /* The names pg_stat_replication uses. */
