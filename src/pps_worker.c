@@ -39,7 +39,9 @@
 #include "pps_try.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
+#include "pps_shmem_overhead.h"
 #include "pps_worker.h"
+#include "pps_worker_overhead.h"
 #include "pps_worker_bpf.h"
 #include "pps_worker_replay.h"
 #include "source_accept.h"
@@ -465,6 +467,15 @@ pps_sample_limits(PpsSample *s)
 						  probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
 }
 
+/* Run one source's collection and add its thread CPU to its overhead row. */
+#define PPS_TIMED(src, call) \
+	do { \
+		uint64		pps_t0_ = pps_ovh_thread_cpu_ns(); \
+		call; \
+		pg_atomic_fetch_add_u64(&pps_shared->ovh.sampler_src_ns[src], \
+								pps_ovh_thread_cpu_ns() - pps_t0_); \
+	} while (0)
+
 static void
 pps_worker_tick(void)
 {
@@ -499,22 +510,24 @@ pps_worker_tick(void)
 	s.server_oncpu_samples = -1;
 	s.snapshot_cpu_share_pct = get_float8_nan();
 
-	pps_sample_postmaster(&s, seconds);
-	pps_sample_accept(&s, seconds);
-	pps_sample_connsetup(&s, seconds);
-	pps_sample_children(&s);
-	pps_sample_bgworkers(&s, seconds);
-	pps_sample_parallel(&s, seconds);
-	pps_sample_snapshot(&s);
-	pps_sample_limits(&s);
-	pps_wbpf_attach(pps_config_reloaded);
+	PPS_TIMED(PPS_SRC_POSTMASTER, pps_sample_postmaster(&s, seconds));
+	PPS_TIMED(PPS_SRC_ACCEPT, pps_sample_accept(&s, seconds));
+	PPS_TIMED(PPS_SRC_CONNSETUP, pps_sample_connsetup(&s, seconds));
+	PPS_TIMED(PPS_SRC_CHILDREN, pps_sample_children(&s));
+	PPS_TIMED(PPS_SRC_BGWORKERS, pps_sample_bgworkers(&s, seconds));
+	PPS_TIMED(PPS_SRC_PARALLEL, pps_sample_parallel(&s, seconds));
+	PPS_TIMED(PPS_SRC_SNAPSHOT, pps_sample_snapshot(&s));
+	PPS_TIMED(PPS_SRC_LIMITS, pps_sample_limits(&s));
+	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_attach(pps_config_reloaded));
 	pps_config_reloaded = false;
-	pps_wbpf_sample(&s, seconds);
-	pps_wreplay_sample(&s, seconds);
+	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_sample(&s, seconds));
+	PPS_TIMED(PPS_SRC_REPLAY, pps_wreplay_sample(&s, seconds));
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_shmem_ring_append(&s);
 	prev.time = s.time;
+	pps_ovh_worker_tick(&pps_shared->ovh.sampler_ticks, &pps_shared->ovh.sampler_cpu_ns);
+	pps_wovh_tick_end(s.time, s.sampler_cpu_us);
 }
 
 static void
