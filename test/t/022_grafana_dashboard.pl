@@ -30,6 +30,7 @@ my %sql_columns = (
 	'Forks, exits and reaps' => 'forks exits abnormal_exits reaps',
 	'Fork time and reap latency' => 'fork_mean reap_latency_mean',
 	'Replay headroom' => 'headroom',
+	'Extension CPU' => 'sampler',
 );
 # Panels that show data only while this source is active.
 my %needs = (
