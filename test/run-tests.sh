@@ -58,8 +58,8 @@ pps_tap_summary()
 	fi
 }
 
-# kernel.bpf_stats_enabled for test/t/019_overhead.pl: only root can set
-# it, so this script sets it (1 for the suite, then 0 for 019 once more)
+# kernel.bpf_stats_enabled for test/t/024_overhead.pl: only root can set
+# it, so this script sets it (1 for the suite, then 0 for 024 once more)
 # and tells the test which state to expect; "restore" puts back the
 # machine's setting.  Returns non-zero when it cannot set it (not root).
 PPS_BPF_STATS_ORIG=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo "")
@@ -97,7 +97,7 @@ pps_test_major()
 	# the overhead view's other eBPF state: kernel statistics disabled
 	if pps_bpf_stats 0; then
 		(cd "$work" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck REGRESS= \
-			PROVE_TESTS=test/t/019_overhead.pl) 2>&1 | tee -a "$log" || rc=1
+			PROVE_TESTS=test/t/024_overhead.pl) 2>&1 | tee -a "$log" || rc=1
 	fi
 	pps_bpf_stats restore
 
