@@ -66,13 +66,14 @@ for workload in connect select_only; do
 	# per part: CPU per transaction, its share of the server's, calls per transaction
 	while read -r line; do
 		emit "  $line"
-	done < <(join "$WORK/ovh.before" "$WORK/ovh.after" | awk -v n="$PGB_TX" -v srv="$server_us" '
+	done < <(awk -v n="$PGB_TX" -v srv="$server_us" '
+		NR == FNR { calls0[$1] = $2; cpu0[$1] = $3; next }
 		{
-			us = ($5 - $3) * 1e6 / n
-			calls = ($4 - $2) / n
-			printf "%s us_per_tx=%.3f pct_of_server=%.3f calls_per_tx=%.2f ns_per_call=%s\n", $1, us, 100 * us / srv, calls,
-				($4 > $2) ? sprintf("%.0f", ($5 - $3) * 1e9 / ($4 - $2)) : "-"
-		}')
+			dc = $2 - calls0[$1]
+			us = ($3 - cpu0[$1]) * 1e6 / n
+			printf "%s us_per_tx=%.3f pct_of_server=%.3f calls_per_tx=%.2f ns_per_call=%s\n", $1, us, 100 * us / srv, dc / n,
+				(dc > 0) ? sprintf("%.0f", us * n * 1000 / dc) : "-"
+		}' "$WORK/ovh.before" "$WORK/ovh.after")
 done
 
 print_summary
