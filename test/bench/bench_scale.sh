@@ -13,6 +13,7 @@
 #   - sampler: thread CPU per tick (median of the history's sampler_cpu_us)
 #     and whole-process CPU per tick (the view's sampler row over the window);
 #   - probe: share of one core (the view's probe row), and its split;
+#   - the sampler's and the probe's time per source, per tick;
 #   - limits refresh: the cheap refresh of every sample and the slow one of
 #     every 10 s (PSS, task count, cgroup), from the limits row of
 #     pg_postmaster_stats_sources (thread CPU of the whole refresh).
@@ -59,6 +60,12 @@ ovh() {
 	q "$PORT" "SELECT calls_total || ' ' || cpu_seconds_total FROM pg_postmaster_stats_overhead WHERE component = '$1'"
 }
 
+# "component calls cpu_seconds" of the sampler's and the probe's split rows
+split_rows() {
+	q "$PORT" "SELECT component || ' ' || calls_total || ' ' || cpu_seconds_total FROM pg_postmaster_stats_overhead
+		WHERE component LIKE 'sampler:%' OR component LIKE 'probe:%'"
+}
+
 # mean Pss_Anon + VmPTE (MB) of up to 20 client backends
 backend_mb() {
 	local pid total=0 n=0 anon pte
@@ -89,6 +96,7 @@ for n in $CLIENTS; do
 	per_conn_kb=$(((avail0 - avail1) / n))
 	mb=$(backend_mb)
 
+	split_rows >"$WORK/split.before"
 	read -r st0 sc0 <<<"$(ovh sampler)"
 	read -r pt0 pc0 <<<"$(ovh probe)"
 	read -r _ pl0 <<<"$(ovh probe:limits)"
@@ -123,6 +131,10 @@ for n in $CLIENTS; do
 		"probe_snapshot_pct=$(awk -v c="$ps1" -v b="$ps0" -v w="$((t1 - t0))" 'BEGIN { printf "%.3f", 100 * (c - b) * 1e9 / w }')" \
 		"limits_cheap_us_median=$(median "${cheap[@]}") limits_slow_us=$(join_by , "${slow[@]}")" \
 		"mem_per_connection_kb=$per_conn_kb backend_pss_anon_pte_mb=$mb mem_available_mb=$((avail1 / 1024))"
+	split_rows >"$WORK/split.after"
+	emit "split_us_per_tick clients=$n $(awk '
+		NR == FNR { t0[$1] = $2; c0[$1] = $3; next }
+		$2 > t0[$1] { printf "%s=%.1f ", $1, ($3 - c0[$1]) * 1e6 / ($2 - t0[$1]) }' "$WORK/split.before" "$WORK/split.after")"
 	emit "limits_nproc_source clients=$n \"$(q "$PORT" "SELECT source FROM pg_postmaster_stats_limits WHERE limit_name = 'user_processes_nproc'")\""
 	stop_idle_pgbench "$PORT"
 done
