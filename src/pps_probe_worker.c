@@ -97,7 +97,18 @@ pps_probe_limits(void)
 
 	if (slow)
 	{
-		children = pps_pm_children(PostmasterPid);
+		PpsSample latest;
+
+		/*
+		 * The kernel walks every child to list them (milliseconds with
+		 * thousands): take the sampler's count, read at the same pace,
+		 * when it has one.
+		 */
+		if (pps_shmem_ring_latest(&latest) &&
+			(latest.valid & PPS_SRC_BIT(PPS_SRC_POSTMASTER)) && latest.pm_children >= 0)
+			children = latest.pm_children;
+		else
+			children = pps_pm_children(PostmasterPid);
 		slow_at = now;
 	}
 	in.postmaster_pid = PostmasterPid;

@@ -232,13 +232,6 @@ typedef struct PpsUserTasks
 } PpsUserTasks;
 
 static void
-pps_limits_count_procs(int dfd, const char *name, void *arg)
-{
-	if (name[0] >= '0' && name[0] <= '9')
-		((PpsUserTasks *) arg)->procs++;
-}
-
-static void
 pps_limits_count_user_tasks(int dfd, const char *name, void *arg)
 {
 	PpsUserTasks *c = (PpsUserTasks *) arg;
@@ -265,9 +258,10 @@ pps_limits_count_user_tasks(int dfd, const char *name, void *arg)
  * processes) of the real uid.  The kernel does not publish that count, so
  * look at /proc with one stat per process (two for the user's own), much
  * cheaper than reading each /proc/<pid>/status.  With thousands of
- * connections even that is milliseconds, so at most PPS_LIMITS_TASK_SAMPLE
- * processes are looked at: every k-th entry, the count scaled by the
- * share looked at (exact up to that many processes).  Processes of the
+ * connections even that is milliseconds, so about PPS_LIMITS_TASK_SAMPLE
+ * processes are looked at: every k-th entry, k from the previous count of
+ * processes, and the count scaled by the share looked at (exact up to
+ * that many processes).  Processes of the
  * user that are not dumpable appear as root's and are missed, as are those
  * in other pid namespaces; the postgres processes are neither.
  */
@@ -287,14 +281,9 @@ pps_limits_measure_user_tasks(void)
 		s->user_tasks = get_float8_nan();
 		return;
 	}
-	/* names only (getdents): cheap, then the sampled entries' stats */
-	ok = pps_limits_each_entry(dfd, pps_limits_count_procs, &c);
-	c.stride = Max((c.procs + PPS_LIMITS_TASK_SAMPLE - 1) / PPS_LIMITS_TASK_SAMPLE, 1);
-	c.procs = 0;
-	if (ok && lseek(dfd, 0, SEEK_SET) == 0)
-		ok = pps_limits_each_entry(dfd, pps_limits_count_user_tasks, &c);
-	else
-		ok = false;
+	/* the stride from the previous count: one pass over /proc */
+	c.stride = Max((s->user_procs + PPS_LIMITS_TASK_SAMPLE - 1) / PPS_LIMITS_TASK_SAMPLE, 1);
+	ok = pps_limits_each_entry(dfd, pps_limits_count_user_tasks, &c);
 	if (!ok)
 		snprintf(s->user_err, sizeof(s->user_err), "could not read /proc: %m");
 	close(dfd);
