@@ -75,7 +75,8 @@ typedef struct PpsPrevious
 static PpsPrevious prev;
 
 /*
- * Readings refreshed every PPS_PM_SLOW_REFRESH_US: the kernel's child count,
+ * Readings refreshed every PPS_PM_SLOW_REFRESH_US (longer with thousands of
+ * children, see below): the kernel's child count,
  * and the user/system clock ticks whose ratio over the last window splits
  * each tick's exact CPU time.
  */
@@ -87,9 +88,13 @@ typedef struct PpsSlowReadings
 	uint64		utime_ticks;
 	uint64		stime_ticks;
 	double		user_share;		/* utime / (utime + stime) over the window */
+	int64		refresh_us;		/* PPS_PM_SLOW_REFRESH_US, longer with many children */
 } PpsSlowReadings;
 
-static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0};
+/* the kernel's child list: at most this much CPU per second on average */
+#define PPS_PM_CHILDREN_BUDGET_US 50.0
+
+static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0, PPS_PM_SLOW_REFRESH_US};
 
 void
 pps_worker_register(void)
@@ -119,11 +124,21 @@ pps_refresh_slow_readings(TimestampTz now)
 {
 	uint64		utime;
 	uint64		stime;
+	double		start;
 
-	if (slow.read_at != 0 && now - slow.read_at < PPS_PM_SLOW_REFRESH_US)
+	if (slow.read_at != 0 && now - slow.read_at < slow.refresh_us)
 		return;
 	slow.read_at = now;
+	start = pps_thread_cpu_us();
 	slow.children = pps_pm_children(PostmasterPid);
+	/*
+	 * The kernel walks every child to list them: with thousands that is
+	 * milliseconds, so read them less often, keeping the average under
+	 * PPS_PM_CHILDREN_BUDGET_US per second (at least every minute).
+	 */
+	slow.refresh_us = Min(Max((int64) ((pps_thread_cpu_us() - start) / PPS_PM_CHILDREN_BUDGET_US * 1e6),
+							  (int64) PPS_PM_SLOW_REFRESH_US),
+						  (int64) 60 * 1000 * 1000);
 	if (pps_pm_read_ticks(PostmasterPid, &utime, &stime))
 	{
 		if (slow.ticks_ok)
@@ -178,8 +193,9 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 			pps_rate(pm.involuntary_ctxsw, prev.pm.involuntary_ctxsw, seconds);
 	}
 	pps_shmem_sources_set(PPS_SRC_POSTMASTER, true,
-						  "pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
-						  (int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
+						  "pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every %d s",
+						  (int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid,
+						  (int) (slow.refresh_us / 1000000));
 	prev.pm = pm;
 	prev.pm_ok = true;
 }
@@ -203,9 +219,14 @@ pps_sample_accept(PpsSample *s, double seconds)
 	s->listen_drops_total = r.drops;
 	if (prev.accept_ok && s->has_rates)
 		s->listen_drops_per_s = pps_rate(r.drops, prev.listen_drops, seconds);
-	pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
-						  "sock_diag netlink: %d listening socket(s) of the postmaster",
-						  r.nlisteners);
+	if (r.unix_every > 1)
+		pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
+							  "sock_diag netlink: %d listening socket(s) of the postmaster; Unix sockets read every %d samples (the kernel walks every Unix socket to find one: %.0f us)",
+							  r.nlisteners, r.unix_every, r.unix_lookup_us);
+	else
+		pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
+							  "sock_diag netlink: %d listening socket(s) of the postmaster",
+							  r.nlisteners);
 	prev.accept_ok = true;
 	prev.listen_drops = r.drops;
 }
