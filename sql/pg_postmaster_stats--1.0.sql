@@ -368,6 +368,51 @@ GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_replay() TO pg_monitor
 GRANT SELECT ON @extschema@.pg_postmaster_stats_replay TO pg_monitor;
 
 -- ====================================================================
+-- Diagnosis: which findings hold over a window of the history, since when,
+-- and what to change (docs/diagnosis.md).  Computed at query time.
+-- ====================================================================
+CREATE FUNCTION @extschema@.pg_postmaster_stats_diagnose(
+    window_length interval DEFAULT '1 minute',
+    OUT finding text,
+    OUT severity text,
+    OUT since timestamptz,
+    OUT samples integer,
+    OUT summary text,
+    OUT evidence jsonb,
+    OUT remedy text,
+    OUT source_views text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_diagnose'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules(
+    OUT finding text,
+    OUT severity text,
+    OUT min_samples integer,
+    OUT threshold text,
+    OUT value float8,
+    OUT unit text,
+    OUT setting text,
+    OUT rule text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_diagnosis_rules'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW @extschema@.pg_postmaster_stats_diagnosis AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_diagnose('1 minute');
+CREATE VIEW @extschema@.pg_postmaster_stats_diagnosis_rules AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_diagnosis_rules();
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_diagnosis IS
+    'What limits the server over the last minute: one row per finding, most severe first';
+
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules() TO pg_monitor;
+GRANT SELECT ON @extschema@.pg_postmaster_stats_diagnosis,
+                @extschema@.pg_postmaster_stats_diagnosis_rules TO pg_monitor;
+
+-- ====================================================================
 -- BEGIN pg_postmaster_stats_overhead: the extension's own cost
 -- One row per part (sampler, probe, auth_hook, executor_end_hook, ebpf,
 -- sql) and rows "<part>:<piece>" that split a part; see docs/views.md.
@@ -576,6 +621,15 @@ WITH sources AS MATERIALIZED (
         ('pg_postmaster_standby_replay_lag_seconds', r.replay_lag_seconds)
         ) AS v(name, value)
      WHERE r.kind OPERATOR(pg_catalog.=) 'standby'
+    UNION ALL
+    -- one series per finding: 1 while it holds over the last minute, else 0
+    SELECT NULL, 'pg_postmaster_diagnosis_active',
+           pg_catalog.jsonb_build_object('finding', r.finding, 'severity', r.severity),
+           CASE WHEN d.finding IS NULL THEN 0 ELSE 1 END, 'gauge'
+      FROM (SELECT DISTINCT rr.finding, rr.severity
+              FROM @extschema@.pg_postmaster_stats_diagnosis_rules() rr) r
+      LEFT JOIN @extschema@.pg_postmaster_stats_diagnosis d
+        ON d.finding OPERATOR(pg_catalog.=) r.finding
 )
 SELECT m.name, m.labels, m.value, m.kind
   FROM m

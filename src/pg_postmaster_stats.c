@@ -98,6 +98,42 @@ pps_define_gucs(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_busy_pct",
+							"Diagnosis: share of the time the postmaster is on or waiting for a CPU that makes it saturated.",
+							"postmaster_saturated holds when postmaster_cpu_pct + postmaster_cpu_wait_pct reaches it while connections arrive.",
+							&pps_diag_busy_pct,
+							90, 50, 100,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_setup_ms",
+							"Diagnosis: connection setup time (p99, fork to authenticated) that is slow.",
+							NULL,
+							&pps_diag_setup_ms,
+							100, 1, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_headroom_pct",
+							"Diagnosis: headroom of a limit, in percent, under which limit_near holds.",
+							NULL,
+							&pps_diag_headroom_pct,
+							10, 1, 99,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_churn_per_s",
+							"Diagnosis: connections per second of short sessions that make connection_churn.",
+							NULL,
+							&pps_diag_churn_per_s,
+							20, 1, 1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	/* PGC_POSTMASTER variables can only be created while preloading */
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("pg_postmaster_stats.history_size",

@@ -50,6 +50,7 @@ typedef struct PpsSample
 	double		interval_seconds;
 	uint32		valid;			/* PPS_SRC_BIT() of sources that answered */
 	bool		has_rates;
+	int16		replay_state;	/* PpsReplayStateCode, for the diagnosis */
 
 	/* postmaster process */
 	double		pm_cpu_pct;
