@@ -15,9 +15,11 @@ OBJS = \
 	src/pps_try.o \
 	src/pps_worker.o \
 	src/pps_worker_bpf.o \
+	src/pps_worker_cgroup.o \
 	src/pps_worker_replay.o \
 	src/source_accept.o \
 	src/source_bgworkers.o \
+	src/source_cgroup.o \
 	src/source_children.o \
 	src/source_connsetup.o \
 	src/source_limits_read.o \

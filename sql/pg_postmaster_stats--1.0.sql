@@ -53,7 +53,13 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_current(
     OUT zombies integer,
     OUT samples_total bigint,
     OUT worker_starts_total bigint,
-    OUT stats_reset timestamptz)
+    OUT stats_reset timestamptz,
+    -- cgroup CPU
+    OUT cgroup_cpu_limit_cores float8,
+    OUT cgroup_throttled_periods_pct float8,
+    OUT cgroup_throttled_seconds_per_s float8,
+    OUT cgroup_throttled_periods_total bigint,
+    OUT cgroup_throttled_seconds_total float8)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_current'
 LANGUAGE C VOLATILE STRICT;
@@ -120,7 +126,11 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_history(
     OUT startup_cpu_pct float8,
     OUT replay_headroom float8,
     OUT wal_generated_bytes_per_s float8,
-    OUT sampler_cpu_us float8)
+    OUT sampler_cpu_us float8,
+    -- cgroup CPU
+    OUT cgroup_cpu_limit_cores float8,
+    OUT cgroup_throttled_periods_pct float8,
+    OUT cgroup_throttled_seconds_per_s float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
 LANGUAGE C VOLATILE STRICT;
@@ -495,7 +505,11 @@ WITH sources AS MATERIALIZED (
         ('connection_setup', 'pg_postmaster_connections_auth_failures_total', '{}', c.auth_failures_total, 'counter'),
         ('ebpf', 'pg_postmaster_children_forked_total', '{}', c.forks_total, 'counter'),
         ('ebpf', 'pg_postmaster_children_reaped_total', '{}', c.reaps_total, 'counter'),
-        ('ebpf', 'pg_postmaster_children_zombies', '{}', c.zombies, 'gauge')
+        ('ebpf', 'pg_postmaster_children_zombies', '{}', c.zombies, 'gauge'),
+        -- cgroup CPU: the cgroup's own counters; no limit row without a quota
+        ('cgroup_cpu', 'pg_postmaster_cgroup_cpu_limit_cores', '{}', c.cgroup_cpu_limit_cores, 'gauge'),
+        ('cgroup_cpu', 'pg_postmaster_cgroup_throttled_periods_total', '{}', c.cgroup_throttled_periods_total, 'counter'),
+        ('cgroup_cpu', 'pg_postmaster_cgroup_throttled_seconds_total', '{}', c.cgroup_throttled_seconds_total, 'counter')
         ) AS v
     UNION ALL
     SELECT v.*

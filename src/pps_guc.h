@@ -17,6 +17,7 @@ extern bool pps_enabled;		/* .enabled */
 extern bool pps_snapshot_probe_enabled; /* .snapshot_probe */
 extern bool pps_ebpf_enabled;	/* .ebpf */
 extern char *pps_ebpf_loader;	/* .ebpf_loader */
+extern char *pps_cgroup_cpu_dir;	/* .cgroup_cpu_dir: "" = find it */
 
 /* thresholds of the diagnosis an operator may set otherwise (.diagnosis_*) */
 extern int	pps_diag_busy_pct;

@@ -320,6 +320,37 @@ describe_starved(const PpsDiagHeld *h, PpsDiagText *out)
 						   ". The postmaster waits for a CPU behind the backends it starts: give the server more CPUs than busy backends, or keep other work off its CPUs; raising the postmaster's priority (renice) lets it run first");
 }
 
+/* ---- cpu_throttled ---- */
+
+static bool
+holds_throttled(const PpsDiagContext *c)
+{
+	const PpsSample *s = c->s;
+
+	return RATES(s, PPS_SRC_CGROUP_CPU) && !isnan(s->cgroup_throttled_periods_pct) &&
+		s->cgroup_throttled_periods_pct >= throttled_pct;
+}
+
+static void
+describe_throttled(const PpsDiagHeld *h, PpsDiagText *out)
+{
+	double		limit = HAVG(h, cgroup_cpu_limit_cores);
+	double		pct = HAVG(h, cgroup_throttled_periods_pct);
+	double		lost = HAVG(h, cgroup_throttled_seconds_per_s);
+
+	appendStringInfo(&out->summary,
+					 "the server's cgroup, limited to %.2f CPU, was throttled in %.0f%% of its periods, losing %.2f s of CPU time per second, during ",
+					 limit, pct, lost);
+	held_span(h, &out->summary);
+	pps_ev_num(&out->evidence, "cgroup_cpu_limit_cores", limit);
+	pps_ev_num(&out->evidence, "cgroup_throttled_periods_pct", pct);
+	pps_ev_num(&out->evidence, "cgroup_throttled_seconds_per_s", lost);
+	pps_ev_num(&out->evidence, "postmaster_cpu_pct", HAVG(h, pm_cpu_pct));
+	appendStringInfo(&out->remedy,
+					 "Every process of the server, the postmaster included, stops until the next period when the quota is used up: raise the CPU limit (the container's limit, CPUQuota= of the service, cpu.max or cpu.cfs_quota_us; now %.2f CPU) or lower the load's parallelism (max_parallel_workers_per_gather, fewer server connections behind a pooler) to fit it",
+					 limit);
+}
+
 /* ---- accept_backlog, listen_overflow ---- */
 
 static bool
@@ -713,6 +744,7 @@ static const struct
 	{PPS_SRC_PARALLEL, "parallel_worker_churn"},
 	{PPS_SRC_SNAPSHOT, "snapshot_cost_high, subtransaction_overflow"},
 	{PPS_SRC_LIMITS, "limit_near"},
+	{PPS_SRC_CGROUP_CPU, "cpu_throttled"},
 	{PPS_SRC_EBPF, "exact fork and reap counts, fork latency and the forks share of parallel_worker_churn"},
 };
 
@@ -769,7 +801,7 @@ const PpsFinding pps_findings[] = {
 	holds_replay_behind, describe_replay_behind},
 	{"cpu_throttled", PPS_SEV_WARNING, 2,
 		"{pg_postmaster_stats_history,pg_postmaster_stats}",
-	NULL, NULL},
+	holds_throttled, describe_throttled},
 	{"accept_backlog", PPS_SEV_WARNING, 2,
 		"{pg_postmaster_stats_history,pg_postmaster_stats}",
 	holds_accept_backlog, describe_accept_backlog},

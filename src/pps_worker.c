@@ -43,6 +43,7 @@
 #include "pps_worker.h"
 #include "pps_worker_overhead.h"
 #include "pps_worker_bpf.h"
+#include "pps_worker_cgroup.h"
 #include "pps_worker_replay.h"
 #include "source_accept.h"
 #include "source_bgworkers.h"
@@ -543,6 +544,7 @@ pps_worker_tick(void)
 	pps_config_reloaded = false;
 	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_sample(&s, seconds));
 	PPS_TIMED(PPS_SRC_REPLAY, pps_wreplay_sample(&s, seconds));
+	PPS_TIMED(PPS_SRC_CGROUP_CPU, pps_wcgroup_sample(&s, seconds));
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_shmem_ring_append(&s);
