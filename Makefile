@@ -29,6 +29,8 @@ OBJS = \
 	src/source_postmaster.o \
 	src/source_replay.o \
 	src/source_snapshot.o
+# pg_postmaster_stats_overhead: the extension's own cost
+OBJS += src/pps_shmem_overhead.o src/pps_sql_overhead.o src/pps_worker_overhead.o
 
 EXTENSION = pg_postmaster_stats
 DATA = sql/pg_postmaster_stats--1.0.sql

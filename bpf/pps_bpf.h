@@ -41,7 +41,7 @@
 /* Bump PPS_BPF_LAYOUT_VERSION whenever a struct below changes. */
 #define PPS_BPF_STATS_MAGIC		0x50505342	/* "PPSB" */
 #define PPS_BPF_HELLO_MAGIC		0x50505348	/* "PPSH" */
-#define PPS_BPF_LAYOUT_VERSION	3
+#define PPS_BPF_LAYOUT_VERSION	4
 
 /* Kinds of postmaster children, decided when the child exits (pps.bpf.c). */
 enum pps_bpf_child_type
@@ -113,8 +113,25 @@ struct pps_bpf_stats
 };
 
 /*
+ * The programs, in the order the loader sends their fds (see the hello):
+ * the sampler reads each one's run count and run time from the kernel
+ * (bpf_prog_info) for pg_postmaster_stats_overhead.
+ */
+enum pps_bpf_prog
+{
+	PPS_BPF_PROG_SYS_ENTER = 0,
+	PPS_BPF_PROG_SYS_EXIT,
+	PPS_BPF_PROG_FORK,
+	PPS_BPF_PROG_EXIT,
+	PPS_BPF_PROG_CPU_SAMPLE,	/* only when sampling is attached */
+	PPS_BPF_NPROGS
+};
+
+/*
  * The loader's one message to the worker, sent with SCM_RIGHTS fds:
- * fd 0 is the .bss map (mmap it), the rest are BPF links (closing them
+ * fd 0 is the .bss map (mmap it), then nprogs program fds (enum
+ * pps_bpf_prog order; only read, never attached by the worker), the rest
+ * are BPF links (closing them
  * detaches the programs) and, last, the lock file that keeps any other
  * loader from attaching to the same postmaster while these links live.  On failure flags lacks PPS_BPF_HELLO_OK, nfds
  * is 0 and message says which step failed and how to fix it.
@@ -136,6 +153,8 @@ struct pps_bpf_hello
 	__u32		sample_hz;		/* 0 when sampling is off */
 	__u32		sample_cpus;
 	__u32		exit_code;		/* PPS_BPF_EXIT_*, the loader's exit status */
+	__u32		nprogs;			/* program fds after the map fd */
+	__u32		pad;
 	char		message[PPS_BPF_MESSAGE_LEN];	/* NUL-terminated, one line */
 };
 

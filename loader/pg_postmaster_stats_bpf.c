@@ -38,7 +38,8 @@
  * Then it loads the programs keyed on the postmaster's pid and start time
  * (so that a process that later gets the same pid matches nothing),
  * attaches them, drops every capability, checks that they are gone, and
- * sends the .bss map fd, the link fds and the lock fd over the socket
+ * sends the .bss map fd, the program fds (for their run statistics only),
+ * the link fds and the lock fd over the socket
  * (SCM_RIGHTS) with a struct pps_bpf_hello, and exits.  The programs stay
  * attached for as long as the worker keeps the link fds.
  *
@@ -741,6 +742,7 @@ main(int argc, char **argv)
 	int			fds[PPS_BPF_MAX_FDS];
 	int			nfds = 0;
 	int			ncpus = 0;
+	int			nprogs;
 	char		why[160] = "";
 	int			lock_fd;
 	unsigned long long tick_ns;
@@ -815,6 +817,14 @@ main(int argc, char **argv)
 
 	/* the .bss map first; the worker mmaps it */
 	fds[nfds++] = bpf_map__fd(skel->maps.bss);
+	/* then the programs, read-only use: their run counts and run times */
+	fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_enter);
+	fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_exit);
+	fds[nfds++] = bpf_program__fd(skel->progs.pps_fork);
+	fds[nfds++] = bpf_program__fd(skel->progs.pps_exit);
+	if (!no_sample)
+		fds[nfds++] = bpf_program__fd(skel->progs.pps_cpu_sample);
+	nprogs = nfds - 1;
 	/* syscalls before fork and exit, so no child misses its accept() tag */
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_enter));
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_exit));
@@ -839,6 +849,7 @@ main(int argc, char **argv)
 		hello.flags |= PPS_BPF_HELLO_SAMPLING |
 			(range_given ? PPS_BPF_HELLO_SNAPSHOT : 0);
 	hello.nfds = nfds;
+	hello.nprogs = (__u32) nprogs;
 	hello.stats_size = sizeof(struct pps_bpf_stats);
 	hello.sample_hz = ncpus > 0 ? sample_hz : 0;
 	hello.sample_cpus = ncpus;

@@ -425,6 +425,32 @@ GRANT SELECT ON @extschema@.pg_postmaster_stats_diagnosis,
                 @extschema@.pg_postmaster_stats_diagnosis_rules TO pg_monitor;
 
 -- ====================================================================
+-- BEGIN pg_postmaster_stats_overhead: the extension's own cost
+-- One row per part (sampler, probe, auth_hook, executor_end_hook, ebpf,
+-- sql) and rows "<part>:<piece>" that split a part; see docs/views.md.
+-- ====================================================================
+CREATE FUNCTION @extschema@.pg_postmaster_stats_overhead(
+    OUT component text,
+    OUT calls_total bigint,
+    OUT cpu_seconds_total float8,
+    OUT avg_ns_per_call float8,
+    OUT cpu_pct_of_one_core float8,
+    OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_overhead'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW @extschema@.pg_postmaster_stats_overhead AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_overhead();
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_overhead IS
+    'What pg_postmaster_stats itself costs: CPU per part, cumulative and over the last sample interval';
+
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_overhead() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_overhead() TO pg_monitor;
+GRANT SELECT ON @extschema@.pg_postmaster_stats_overhead TO pg_monitor;
+-- END pg_postmaster_stats_overhead
+
+-- ====================================================================
 -- BEGIN pg_postmaster_stats_metrics: every metric, Prometheus style
 --
 -- One row per sample: name in Prometheus naming (counters end in _total;
@@ -573,6 +599,13 @@ WITH sources AS MATERIALIZED (
      WHERE EXISTS (SELECT FROM sources WHERE source OPERATOR(pg_catalog.=) 'ebpf' AND active)
        AND EXISTS (SELECT FROM sources WHERE source OPERATOR(pg_catalog.=) 'children' AND active)
     UNION ALL
+    -- the extension's own CPU, per part (the "<part>:<piece>" split rows
+    -- are left out: they are inside their part's figure)
+    SELECT NULL, 'pg_postmaster_stats_overhead_cpu_seconds_total',
+           pg_catalog.jsonb_build_object('component', o.component), o.cpu_seconds_total, 'counter'
+      FROM @extschema@.pg_postmaster_stats_overhead() o
+     WHERE pg_catalog.strpos(o.component, ':') OPERATOR(pg_catalog.=) 0
+    UNION ALL
     SELECT NULL, 'pg_postmaster_stats_source_active', pg_catalog.jsonb_build_object('source', s.source),
            s.active::int, 'gauge'
       FROM sources s
@@ -625,3 +658,4 @@ COMMENT ON VIEW @extschema@.pg_postmaster_stats_metrics IS
 GRANT SELECT ON @extschema@.pg_postmaster_stats_metrics TO pg_monitor;
 -- END pg_postmaster_stats_metrics
 -- ====================================================================
+

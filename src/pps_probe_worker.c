@@ -37,6 +37,7 @@
 #include "pps_loop.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
+#include "pps_shmem_overhead.h"
 #include "source_bgworkers.h"
 #include "source_children.h"
 #include "source_limits.h"
@@ -96,7 +97,18 @@ pps_probe_limits(void)
 
 	if (slow)
 	{
-		children = pps_pm_children(PostmasterPid);
+		PpsSample latest;
+
+		/*
+		 * The kernel walks every child to list them (milliseconds with
+		 * thousands): take the sampler's count, read at the same pace,
+		 * when it has one.
+		 */
+		if (pps_shmem_ring_latest(&latest) &&
+			(latest.valid & PPS_SRC_BIT(PPS_SRC_POSTMASTER)) && latest.pm_children >= 0)
+			children = latest.pm_children;
+		else
+			children = pps_pm_children(PostmasterPid);
 		slow_at = now;
 	}
 	in.postmaster_pid = PostmasterPid;
@@ -118,11 +130,20 @@ pps_probe_limits(void)
 static void
 pps_probe_tick(void)
 {
-	if (!pps_enabled)
-		return;
-	if (pps_snapshot_probe_enabled)
-		pps_probe_once();
-	pps_probe_limits();
+	PpsOvhCounters *c = &pps_shared->ovh;
+	uint64		t0;
+
+	if (pps_enabled)
+	{
+		t0 = pps_ovh_thread_cpu_ns();
+		if (pps_snapshot_probe_enabled)
+			pps_probe_once();
+		pg_atomic_fetch_add_u64(&c->probe_src_ns[PPS_SRC_SNAPSHOT], pps_ovh_thread_cpu_ns() - t0);
+		t0 = pps_ovh_thread_cpu_ns();
+		pps_probe_limits();
+		pg_atomic_fetch_add_u64(&c->probe_src_ns[PPS_SRC_LIMITS], pps_ovh_thread_cpu_ns() - t0);
+	}
+	pps_ovh_worker_tick(&c->probe_ticks, &c->probe_cpu_ns);
 }
 
 void

@@ -129,6 +129,19 @@ const PpsCounterField pps_shmem_counters[] = {
 	PPS_HIST(fork_hist),
 	PPS_HIST(reap_hist),
 	PPS_HIST(lifetime_hist),
+	PPS_U64(ovh.sampler_ticks),
+	PPS_U64(ovh.sampler_cpu_ns),
+	PPS_U64_ARRAY(ovh.sampler_src_ns),
+	PPS_U64(ovh.probe_ticks),
+	PPS_U64(ovh.probe_cpu_ns),
+	PPS_U64_ARRAY(ovh.probe_src_ns),
+	PPS_U64_ARRAY(ovh.hook_calls),
+	PPS_U64_ARRAY(ovh.hook_timed),
+	PPS_U64_ARRAY(ovh.hook_timed_ns),
+	PPS_U64(ovh.sql_calls),
+	PPS_U64(ovh.sql_ns),
+	PPS_U64_ARRAY(ovh.bpf_runs),
+	PPS_U64_ARRAY(ovh.bpf_ns),
 };
 const int	pps_shmem_ncounters = lengthof(pps_shmem_counters);
 
@@ -207,6 +220,8 @@ pps_shmem_init_transient(PpsShared *s)
 	memset(&s->limits, 0, sizeof(s->limits));
 	pg_atomic_init_u64(&s->replay_seq, 0);
 	memset(&s->replay, 0, sizeof(s->replay));
+	pg_atomic_init_u64(&s->ovh_seq, 0);
+	memset(&s->ovh_window, 0, sizeof(s->ovh_window));
 	pg_atomic_init_u64(&s->sources_seq, 0);
 	for (int i = 0; i < PPS_NUM_SOURCES; i++)
 	{

@@ -151,6 +151,47 @@ typedef struct PpsSlot
 	PpsSlotData data;
 } PpsSlot;
 
+/*
+ * The extension's own cost (pg_postmaster_stats_overhead, the rows are
+ * built in pps_shmem_overhead.c).  Cumulative, in pps_shmem_counters.
+ */
+typedef enum PpsOvhHook
+{
+	PPS_OVH_AUTH_HOOK = 0,
+	PPS_OVH_EXECUTOR_END_HOOK,
+	PPS_OVH_NHOOKS
+} PpsOvhHook;
+
+typedef struct PpsOvhCounters
+{
+	pg_atomic_uint64 sampler_ticks;
+	pg_atomic_uint64 sampler_cpu_ns;	/* getrusage of the whole process */
+	pg_atomic_uint64 sampler_src_ns[PPS_NUM_SOURCES];	/* thread CPU per source */
+	pg_atomic_uint64 probe_ticks;
+	pg_atomic_uint64 probe_cpu_ns;
+	pg_atomic_uint64 probe_src_ns[PPS_NUM_SOURCES];
+	pg_atomic_uint64 hook_calls[PPS_OVH_NHOOKS];	/* every call */
+	pg_atomic_uint64 hook_timed[PPS_OVH_NHOOKS];	/* calls timed (1 in 64) */
+	pg_atomic_uint64 hook_timed_ns[PPS_OVH_NHOOKS];
+	pg_atomic_uint64 sql_calls;
+	pg_atomic_uint64 sql_ns;
+	pg_atomic_uint64 bpf_runs[PPS_BPF_NPROGS];	/* folded bpf_prog_info */
+	pg_atomic_uint64 bpf_ns[PPS_BPF_NPROGS];
+} PpsOvhCounters;
+
+#define PPS_OVH_NROWS (1 + PPS_NUM_SOURCES + 3 + PPS_OVH_NHOOKS + 1 + PPS_BPF_NPROGS + 1)
+
+/* What the sampler measured over its last interval; under ovh_seq. */
+typedef struct PpsOvhWindow
+{
+	TimestampTz time;			/* 0: no window yet */
+	double		seconds;
+	double		pct[PPS_OVH_NROWS]; /* of one core; NaN: unknown */
+	int32		bpf_stats_enabled;	/* kernel.bpf_stats_enabled; -1 unread */
+	int32		bpf_nprogs;		/* programs the sampler holds; 0: no eBPF */
+	double		last_tick_us;	/* the sampler's last tick, thread CPU */
+} PpsOvhWindow;
+
 /* The probe worker's latest limits, with when and at what cost. */
 typedef struct PpsLimitsShared
 {
@@ -200,7 +241,7 @@ typedef struct PpsShared
 	TimestampTz discarded_at;	/* when (0: never) */
 
 	/*
-	 * Cumulative counters from here to lifetime_hist: each one is also
+	 * Cumulative counters from here to ovh: each one is also
 	 * listed in pps_shmem_counters (pps_shmem.c), which zeroes them.
 	 */
 
@@ -239,6 +280,7 @@ typedef struct PpsShared
 	PpsHistogram fork_hist;		/* microseconds */
 	PpsHistogram reap_hist;
 	PpsHistogram lifetime_hist;
+	PpsOvhCounters ovh;			/* the extension's own cost */
 
 	/* limits: the probe worker writes, under limits_seq (a seqlock) */
 	pg_atomic_uint64 limits_seq;
@@ -254,6 +296,10 @@ typedef struct PpsShared
 	/* worker identity, written by the worker */
 	pg_atomic_uint32 worker_pid;
 	pg_atomic_uint64 worker_starts;
+
+	/* overhead over the last interval: the sampler writes, under ovh_seq */
+	pg_atomic_uint64 ovh_seq;
+	PpsOvhWindow ovh_window;
 
 	/* source states, one seqlock for all of them */
 	pg_atomic_uint64 sources_seq;

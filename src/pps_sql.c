@@ -24,21 +24,22 @@
 
 #include "pps_guc.h"
 #include "pps_shmem.h"
+#include "pps_shmem_overhead.h"
 #include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
 #include "source_limits.h"
 #include "source_postmaster.h"
 
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_current);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_history);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_latency);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_children);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_sources);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_bgworkers);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_snapshot_probe);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_limits);
+PPS_SQL_FUNCTION(pg_postmaster_stats_current)
+PPS_SQL_FUNCTION(pg_postmaster_stats_history)
+PPS_SQL_FUNCTION(pg_postmaster_stats_latency)
+PPS_SQL_FUNCTION(pg_postmaster_stats_children)
+PPS_SQL_FUNCTION(pg_postmaster_stats_sources)
+PPS_SQL_FUNCTION(pg_postmaster_stats_reset)
+PPS_SQL_FUNCTION(pg_postmaster_stats_bgworkers)
+PPS_SQL_FUNCTION(pg_postmaster_stats_snapshot_probe)
+PPS_SQL_FUNCTION(pg_postmaster_stats_limits)
 
 void
 pps_row_start(PpsRow *row, TupleDesc tupdesc)
@@ -116,6 +117,21 @@ pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store)
 	return tupdesc;
 }
 
+uint64
+pps_sql_enter(void)
+{
+	return pps_ovh_thread_cpu_ns();
+}
+
+void
+pps_sql_leave(uint64 start)
+{
+	if (pps_shared == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&pps_shared->ovh.sql_ns, pps_ovh_thread_cpu_ns() - start);
+	pg_atomic_fetch_add_u64(&pps_shared->ovh.sql_calls, 1);
+}
+
 #define HAS(s, src) (((s)->valid & PPS_SRC_BIT(src)) != 0)
 
 /* Start a one-row function that shows the latest sample (zeroes if none). */
@@ -149,8 +165,8 @@ pps_children_of(const PpsSample *s, BackendType t)
 	return (int32) s->children_by_type[t];
 }
 
-Datum
-pg_postmaster_stats_current(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_current_body(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	PpsSample	s;
@@ -319,8 +335,8 @@ pps_sql_limits_latest(TimestampTz *at)
 	return NULL;
 }
 
-Datum
-pg_postmaster_stats_history(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_history_body(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
@@ -366,8 +382,8 @@ pps_latency_rows(Tuplestorestate *store, TupleDesc tupdesc, const char *metric,
 	}
 }
 
-Datum
-pg_postmaster_stats_latency(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_latency_body(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
@@ -433,8 +449,8 @@ pps_children_row(Tuplestorestate *store, TupleDesc tupdesc, const char *name,
  * decided when a child exits (from its process title), so "parallel
  * worker", "auxiliary" and "other" have rows of their own.
  */
-Datum
-pg_postmaster_stats_children(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_children_body(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
@@ -471,8 +487,8 @@ pg_postmaster_stats_children(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-Datum
-pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_sources_body(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
@@ -511,8 +527,8 @@ pg_postmaster_stats_sources(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-Datum
-pg_postmaster_stats_reset(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_reset_body(PG_FUNCTION_ARGS)
 {
 	pps_shmem_require_loaded();
 	pps_shmem_counters_reset();
@@ -520,8 +536,8 @@ pg_postmaster_stats_reset(PG_FUNCTION_ARGS)
 }
 
 /* One row: cumulative counters (live) and slot usage (latest sample). */
-Datum
-pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_bgworkers_body(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	PpsSample	s;
@@ -562,8 +578,8 @@ pg_postmaster_stats_bgworkers(PG_FUNCTION_ARGS)
 }
 
 /* The probe worker's latest result, straight from shared memory. */
-Datum
-pg_postmaster_stats_snapshot_probe(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_snapshot_probe_body(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	PpsSnapshotProbe p;
@@ -592,8 +608,8 @@ pg_postmaster_stats_snapshot_probe(PG_FUNCTION_ARGS)
 }
 
 /* Every limit with its headroom, from the probe worker's latest reading. */
-Datum
-pg_postmaster_stats_limits(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_limits_body(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;

@@ -31,4 +31,24 @@ extern void pps_row_check(PpsRow *row);
 extern const char *pps_replay_state_name(int state);
 extern TupleDesc pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store);
 
+/*
+ * Declares SQL-callable function fn, whose body is fn_body: its calls and
+ * CPU time go to the "sql" row of pg_postmaster_stats_overhead (a call
+ * that raises an ERROR is not counted).
+ */
+extern uint64 pps_sql_enter(void);
+extern void pps_sql_leave(uint64 start);
+
+#define PPS_SQL_FUNCTION(fn) \
+	static Datum fn##_body(PG_FUNCTION_ARGS); \
+	PG_FUNCTION_INFO_V1(fn); \
+	Datum \
+	fn(PG_FUNCTION_ARGS) \
+	{ \
+		uint64		start_ = pps_sql_enter(); \
+		Datum		result_ = fn##_body(fcinfo); \
+		pps_sql_leave(start_); \
+		return result_; \
+	}
+
 #endif							/* PPS_SQL_H */

@@ -33,8 +33,8 @@
 #include "pps_sql.h"
 #include "pps_sql_diagnosis.h"
 
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_diagnose);
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_diagnosis_rules);
+PPS_SQL_FUNCTION(pg_postmaster_stats_diagnose)
+PPS_SQL_FUNCTION(pg_postmaster_stats_diagnosis_rules)
 
 /* the longest window: the history never covers more (a week at 1 sample/s) */
 #define PPS_DIAG_MAX_WINDOW_S (366.0 * 86400)
@@ -158,8 +158,8 @@ pps_diag_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsDiagResult *r,
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }
 
-Datum
-pg_postmaster_stats_diagnose(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_diagnose_body(PG_FUNCTION_ARGS)
 {
 	Interval   *window;
 	double		window_s;
@@ -251,8 +251,8 @@ pg_postmaster_stats_diagnose(PG_FUNCTION_ARGS)
 }
 
 /* The findings and their thresholds, as the diagnosis uses them now. */
-Datum
-pg_postmaster_stats_diagnosis_rules(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_diagnosis_rules_body(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;

@@ -36,7 +36,7 @@
 #include "pps_sql.h"
 #include "source_replay.h"
 
-PG_FUNCTION_INFO_V1(pg_postmaster_stats_replay);
+PPS_SQL_FUNCTION(pg_postmaster_stats_replay)
 
 /* columns from "state" to "prefetch_io_depth": NULL on standby rows */
 #define PPS_REPLAY_LOCAL_ONLY_COLUMNS 17
@@ -181,8 +181,8 @@ pps_replay_standby_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsWalSe
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }
 
-Datum
-pg_postmaster_stats_replay(PG_FUNCTION_ARGS)
+static Datum
+pg_postmaster_stats_replay_body(PG_FUNCTION_ARGS)
 {
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;

@@ -39,7 +39,9 @@
 #include "pps_try.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
+#include "pps_shmem_overhead.h"
 #include "pps_worker.h"
+#include "pps_worker_overhead.h"
 #include "pps_worker_bpf.h"
 #include "pps_worker_cgroup.h"
 #include "pps_worker_replay.h"
@@ -74,7 +76,8 @@ typedef struct PpsPrevious
 static PpsPrevious prev;
 
 /*
- * Readings refreshed every PPS_PM_SLOW_REFRESH_US: the kernel's child count,
+ * Readings refreshed every PPS_PM_SLOW_REFRESH_US (longer with thousands of
+ * children, see below): the kernel's child count,
  * and the user/system clock ticks whose ratio over the last window splits
  * each tick's exact CPU time.
  */
@@ -86,9 +89,13 @@ typedef struct PpsSlowReadings
 	uint64		utime_ticks;
 	uint64		stime_ticks;
 	double		user_share;		/* utime / (utime + stime) over the window */
+	int64		refresh_us;		/* PPS_PM_SLOW_REFRESH_US, longer with many children */
 } PpsSlowReadings;
 
-static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0};
+/* the kernel's child list: at most this much CPU per second on average */
+#define PPS_PM_CHILDREN_BUDGET_US 50.0
+
+static PpsSlowReadings slow = {0, -1, false, 0, 0, 1.0, PPS_PM_SLOW_REFRESH_US};
 
 void
 pps_worker_register(void)
@@ -118,11 +125,21 @@ pps_refresh_slow_readings(TimestampTz now)
 {
 	uint64		utime;
 	uint64		stime;
+	double		start;
 
-	if (slow.read_at != 0 && now - slow.read_at < PPS_PM_SLOW_REFRESH_US)
+	if (slow.read_at != 0 && now - slow.read_at < slow.refresh_us)
 		return;
 	slow.read_at = now;
+	start = pps_thread_cpu_us();
 	slow.children = pps_pm_children(PostmasterPid);
+	/*
+	 * The kernel walks every child to list them: with thousands that is
+	 * milliseconds, so read them less often, keeping the average under
+	 * PPS_PM_CHILDREN_BUDGET_US per second (at least every minute).
+	 */
+	slow.refresh_us = Min(Max((int64) ((pps_thread_cpu_us() - start) / PPS_PM_CHILDREN_BUDGET_US * 1e6),
+							  (int64) PPS_PM_SLOW_REFRESH_US),
+						  (int64) 60 * 1000 * 1000);
 	if (pps_pm_read_ticks(PostmasterPid, &utime, &stime))
 	{
 		if (slow.ticks_ok)
@@ -177,8 +194,9 @@ pps_sample_postmaster(PpsSample *s, double seconds)
 			pps_rate(pm.involuntary_ctxsw, prev.pm.involuntary_ctxsw, seconds);
 	}
 	pps_shmem_sources_set(PPS_SRC_POSTMASTER, true,
-						  "pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every 10 s",
-						  (int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid);
+						  "pid %d: /proc/%d/schedstat and status every sample; stat and task/%d/children every %d s",
+						  (int) PostmasterPid, (int) PostmasterPid, (int) PostmasterPid,
+						  (int) (slow.refresh_us / 1000000));
 	prev.pm = pm;
 	prev.pm_ok = true;
 }
@@ -202,9 +220,14 @@ pps_sample_accept(PpsSample *s, double seconds)
 	s->listen_drops_total = r.drops;
 	if (prev.accept_ok && s->has_rates)
 		s->listen_drops_per_s = pps_rate(r.drops, prev.listen_drops, seconds);
-	pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
-						  "sock_diag netlink: %d listening socket(s) of the postmaster",
-						  r.nlisteners);
+	if (r.unix_every > 1)
+		pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
+							  "sock_diag netlink: %d listening socket(s) of the postmaster; Unix sockets read every %d samples (the kernel walks every Unix socket to find one: %.0f us)",
+							  r.nlisteners, r.unix_every, r.unix_lookup_us);
+	else
+		pps_shmem_sources_set(PPS_SRC_ACCEPT, true,
+							  "sock_diag netlink: %d listening socket(s) of the postmaster",
+							  r.nlisteners);
 	prev.accept_ok = true;
 	prev.listen_drops = r.drops;
 }
@@ -466,6 +489,15 @@ pps_sample_limits(PpsSample *s)
 						  probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
 }
 
+/* Run one source's collection and add its thread CPU to its overhead row. */
+#define PPS_TIMED(src, call) \
+	do { \
+		uint64		pps_t0_ = pps_ovh_thread_cpu_ns(); \
+		call; \
+		pg_atomic_fetch_add_u64(&pps_shared->ovh.sampler_src_ns[src], \
+								pps_ovh_thread_cpu_ns() - pps_t0_); \
+	} while (0)
+
 static void
 pps_worker_tick(void)
 {
@@ -500,23 +532,25 @@ pps_worker_tick(void)
 	s.server_oncpu_samples = -1;
 	s.snapshot_cpu_share_pct = get_float8_nan();
 
-	pps_sample_postmaster(&s, seconds);
-	pps_sample_accept(&s, seconds);
-	pps_sample_connsetup(&s, seconds);
-	pps_sample_children(&s);
-	pps_sample_bgworkers(&s, seconds);
-	pps_sample_parallel(&s, seconds);
-	pps_sample_snapshot(&s);
-	pps_sample_limits(&s);
-	pps_wbpf_attach(pps_config_reloaded);
+	PPS_TIMED(PPS_SRC_POSTMASTER, pps_sample_postmaster(&s, seconds));
+	PPS_TIMED(PPS_SRC_ACCEPT, pps_sample_accept(&s, seconds));
+	PPS_TIMED(PPS_SRC_CONNSETUP, pps_sample_connsetup(&s, seconds));
+	PPS_TIMED(PPS_SRC_CHILDREN, pps_sample_children(&s));
+	PPS_TIMED(PPS_SRC_BGWORKERS, pps_sample_bgworkers(&s, seconds));
+	PPS_TIMED(PPS_SRC_PARALLEL, pps_sample_parallel(&s, seconds));
+	PPS_TIMED(PPS_SRC_SNAPSHOT, pps_sample_snapshot(&s));
+	PPS_TIMED(PPS_SRC_LIMITS, pps_sample_limits(&s));
+	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_attach(pps_config_reloaded));
 	pps_config_reloaded = false;
-	pps_wbpf_sample(&s, seconds);
-	pps_wreplay_sample(&s, seconds);
-	pps_wcgroup_sample(&s, seconds);
+	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_sample(&s, seconds));
+	PPS_TIMED(PPS_SRC_REPLAY, pps_wreplay_sample(&s, seconds));
+	PPS_TIMED(PPS_SRC_CGROUP_CPU, pps_wcgroup_sample(&s, seconds));
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_shmem_ring_append(&s);
 	prev.time = s.time;
+	pps_ovh_worker_tick(&pps_shared->ovh.sampler_ticks, &pps_shared->ovh.sampler_cpu_ns);
+	pps_wovh_tick_end(s.time, s.sampler_cpu_us);
 }
 
 static void

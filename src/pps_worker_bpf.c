@@ -38,6 +38,7 @@
 
 #include "pps_guc.h"
 #include "pps_worker_bpf.h"
+#include "pps_worker_overhead.h"
 #include "source_bpf.h"
 
 /* the programs' counters at the last fold; zero right after an attach */
@@ -130,6 +131,7 @@ pps_wbpf_attach(bool retry)
 	}
 	pps_wbpf_failed = false;
 	memset(&pps_wbpf_prev, 0, sizeof(pps_wbpf_prev));
+	pps_wovh_bpf_reset();
 
 	/*
 	 * The programs attach after this process was forked, and they are
@@ -155,6 +157,7 @@ pps_wbpf_detach(void)
 {
 	pps_bpf_stop();
 	memset(&pps_wbpf_prev, 0, sizeof(pps_wbpf_prev));
+	pps_wovh_bpf_reset();
 }
 
 static inline uint64

@@ -25,6 +25,8 @@
 #include "postgres.h"
 
 #include <dirent.h>
+#include <math.h>
+#include <time.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -289,22 +291,76 @@ pps_accept_discover(pid_t pid, char *err, size_t errlen)
 	return true;
 }
 
+/*
+ * A Unix listener is found by inode, and the kernel finds an inode by
+ * walking every Unix socket of the namespace (unix_lookup_by_ino): with
+ * thousands of local connections that is milliseconds.  So the Unix
+ * listeners are looked up only every pps_unix_every reads, chosen from the
+ * last lookup's cost to keep it under PPS_ACCEPT_UNIX_BUDGET_US per read on
+ * average (at most every PPS_ACCEPT_UNIX_MAX_EVERY reads); in between
+ * their last reading is reused.  TCP listeners are a hash lookup: every read.
+ */
+#define PPS_ACCEPT_UNIX_BUDGET_US 50.0
+#define PPS_ACCEPT_UNIX_MAX_EVERY 10
+
+static PpsListener pps_unix_last[PPS_MAX_LISTENERS];
+static int	pps_unix_every = 1;
+static int	pps_unix_skip = 0;
+static double pps_unix_lookup_us = 0;
+
+static double
+pps_accept_thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
 /* Ask for each known listener by address or inode. */
 static bool
 pps_accept_lookup(PpsAcceptReading *r, char *err, size_t errlen)
 {
 	PpsDiagRequest msg;
+	bool		skip_unix = pps_unix_skip > 0;
+	double		unix_us = 0;
 
 	for (int i = 0; i < pps_nknown; i++)
 	{
 		PpsListener *l = &r->listeners[r->nlisteners];
+		bool		is_unix = pps_known[i].family == AF_UNIX;
+		double		start = 0;
 
+		if (is_unix && skip_unix)
+		{
+			*l = pps_unix_last[i];
+			r->nlisteners++;
+			continue;
+		}
+		if (is_unix)
+			start = pps_accept_thread_cpu_us();
 		pps_accept_fill_request(&msg, pps_known[i].family, &pps_known[i]);
 		if (pps_accept_request(&msg, pps_known[i].family, l, 1, err, errlen) != 1 ||
 			l->inode != pps_known[i].inode)
 			return false;
+		if (is_unix)
+		{
+			unix_us += pps_accept_thread_cpu_us() - start;
+			pps_unix_last[i] = *l;
+		}
 		r->nlisteners++;
 	}
+	if (skip_unix)
+		pps_unix_skip--;
+	else
+	{
+		pps_unix_lookup_us = unix_us;
+		pps_unix_every = Min(Max((int) ceil(unix_us / PPS_ACCEPT_UNIX_BUDGET_US), 1),
+							 PPS_ACCEPT_UNIX_MAX_EVERY);
+		pps_unix_skip = pps_unix_every - 1;
+	}
+	r->unix_every = pps_unix_every;
+	r->unix_lookup_us = pps_unix_lookup_us;
 	return true;
 }
 
@@ -332,6 +388,9 @@ pps_accept_read(pid_t postmaster_pid, PpsAcceptReading *r,
 		r->nlisteners = 0;
 		memcpy(r->listeners, pps_known, sizeof(PpsListener) * pps_nknown);
 		r->nlisteners = pps_nknown;
+		/* the indices changed: look every listener up next time */
+		pps_unix_skip = 0;
+		r->unix_every = 1;
 	}
 
 	for (int i = 0; i < r->nlisteners; i++)

@@ -31,6 +31,8 @@ typedef struct PpsAcceptReading
 	int32		depth;			/* sum of queued over all listeners */
 	int32		max_backlog;	/* largest capacity of any listener */
 	int64		drops;			/* sum of drops over TCP listeners */
+	int			unix_every;		/* Unix listeners looked up every this many reads */
+	double		unix_lookup_us; /* thread CPU of their last lookup */
 } PpsAcceptReading;
 
 extern bool pps_accept_read(pid_t postmaster_pid, PpsAcceptReading *r,

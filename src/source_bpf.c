@@ -34,9 +34,11 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/bpf.h>
 
 #include "storage/fd.h"
 
@@ -52,6 +54,8 @@ StaticAssertDecl(sizeof(struct pps_bpf_stats) % sizeof(uint64) == 0,
 static const volatile uint64 *pps_bpf_map = NULL;	/* the .bss map */
 static size_t pps_bpf_map_len = 0;
 static int	pps_bpf_links[PPS_BPF_MAX_FDS];
+static int	pps_bpf_progs[PPS_BPF_NPROGS];	/* only for bpf_prog_info */
+static int	pps_bpf_nprogs = 0;
 static int	pps_bpf_nlinks = 0;
 static char pps_bpf_message[PPS_BPF_MESSAGE_LEN + 64] = "not started";
 static uint32 pps_bpf_flags = 0;	/* the hello's PPS_BPF_HELLO_* */
@@ -369,7 +373,8 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 	}
 	if (hello.layout_version != PPS_BPF_LAYOUT_VERSION ||
 		hello.stats_size != sizeof(struct pps_bpf_stats) ||
-		hello.nfds != (uint32) nfds || nfds < 1)
+		hello.nfds != (uint32) nfds || nfds < 1 ||
+		hello.nprogs > PPS_BPF_NPROGS || hello.nprogs >= (uint32) nfds)
 	{
 		pps_bpf_close_fds(fds, nfds);
 		snprintf(err, errlen,
@@ -403,7 +408,10 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 	{
 		/* tell fd.c, so it keeps its own descriptors within the limit */
 		ReserveExternalFD();
-		pps_bpf_links[pps_bpf_nlinks++] = fds[i];
+		if (i <= (int) hello.nprogs)
+			pps_bpf_progs[pps_bpf_nprogs++] = fds[i];
+		else
+			pps_bpf_links[pps_bpf_nlinks++] = fds[i];
 	}
 	hello.message[PPS_BPF_MESSAGE_LEN - 1] = '\0';
 	strlcpy(pps_bpf_message, hello.message, sizeof(pps_bpf_message));
@@ -467,6 +475,72 @@ pps_bpf_stop(void)
 		ReleaseExternalFD();
 	}
 	pps_bpf_nlinks = 0;
+	for (int i = 0; i < pps_bpf_nprogs; i++)
+	{
+		close(pps_bpf_progs[i]);
+		ReleaseExternalFD();
+	}
+	pps_bpf_nprogs = 0;
+}
+
+/*
+ * The kernel's run count and run time of program i (enum pps_bpf_prog),
+ * cumulative since it was loaded; both stay 0 while
+ * kernel.bpf_stats_enabled is 0.  Holding the fd is all the permission
+ * BPF_OBJ_GET_INFO_BY_FD needs on kernels since 6.5; older kernels with
+ * unprivileged eBPF disabled refuse every bpf() call, and there the same
+ * figures come from /proc/self/fdinfo, which needs nothing at all.
+ */
+bool
+pps_bpf_prog_stats(int i, uint64 *run_cnt, uint64 *run_time_ns)
+{
+	struct bpf_prog_info info;
+	union bpf_attr attr;
+	char		path[64];
+	char		line[128];
+	FILE	   *f;
+	int			found = 0;
+
+	if (i < 0 || i >= pps_bpf_nprogs)
+		return false;
+	memset(&info, 0, sizeof(info));
+	memset(&attr, 0, sizeof(attr));
+	attr.info.bpf_fd = pps_bpf_progs[i];
+	attr.info.info_len = sizeof(info);
+	attr.info.info = (uint64) (uintptr_t) &info;
+	if (syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr)) == 0)
+	{
+		*run_cnt = info.run_cnt;
+		*run_time_ns = info.run_time_ns;
+		return true;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pps_bpf_progs[i]);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		unsigned long long v;
+
+		if (sscanf(line, "run_time_ns: %llu", &v) == 1)
+		{
+			*run_time_ns = v;
+			found++;
+		}
+		else if (sscanf(line, "run_cnt: %llu", &v) == 1)
+		{
+			*run_cnt = v;
+			found++;
+		}
+	}
+	fclose(f);
+	return found == 2;
+}
+
+int
+pps_bpf_prog_count(void)
+{
+	return pps_bpf_nprogs;
 }
 
 const char *

@@ -28,5 +28,7 @@ extern bool pps_bpf_counts_snapshot(void);
 extern bool pps_bpf_read(struct pps_bpf_stats *out);
 extern void pps_bpf_stop(void);
 extern const char *pps_bpf_status(void);
+extern int	pps_bpf_prog_count(void);
+extern bool pps_bpf_prog_stats(int i, uint64 *run_cnt, uint64 *run_time_ns);
 
 #endif							/* SOURCE_BPF_H */

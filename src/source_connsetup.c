@@ -25,6 +25,7 @@
 
 #include "pps_guc.h"
 #include "pps_shmem.h"
+#include "pps_shmem_overhead.h"
 #include "source_connsetup.h"
 
 static ClientAuthentication_hook_type pps_prev_client_auth_hook = NULL;
@@ -32,6 +33,8 @@ static ClientAuthentication_hook_type pps_prev_client_auth_hook = NULL;
 static void
 pps_connsetup_hook(Port *port, int status)
 {
+	uint64		timed = pps_shared != NULL ? pps_ovh_hook_enter(PPS_OVH_AUTH_HOOK) : 0;
+
 	if (pps_enabled && pps_shared != NULL)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -47,6 +50,8 @@ pps_connsetup_hook(Port *port, int status)
 			pg_atomic_fetch_add_u64(&pps_shared->auth_failures_total, 1);
 		pps_hist_record(&pps_shared->conn_setup, us > 0 ? (uint64) us : 0);
 	}
+	if (timed != 0)
+		pps_ovh_hook_leave(PPS_OVH_AUTH_HOOK, timed);
 
 	if (pps_prev_client_auth_hook)
 		pps_prev_client_auth_hook(port, status);

@@ -242,9 +242,11 @@ pps_limits_user_tasks(PpsLimitsReading *r, pid_t pm)
 	double		soft;
 
 	snprintf(l->source, sizeof(l->source),
-			 "tasks of uid %d in /proc (%s%s) vs RLIMIT_NPROC of the postmaster (/proc/%d/limits \"Max processes\")",
-			 (int) getuid(), s->sampled_at ? "counted at " : "not counted yet",
-			 s->sampled_at ? timestamptz_to_str(s->sampled_at) : "", (int) pm);
+			 "tasks of uid %d in /proc (%s%s, %s %lld of %lld processes) vs RLIMIT_NPROC (/proc/%d/limits)",
+			 (int) getuid(), s->sampled_at ? "at " : "not counted yet",
+			 s->sampled_at ? timestamptz_to_str(s->sampled_at) : "",
+			 s->user_sampled < s->user_procs ? "scaled from" : "all",
+			 (long long) s->user_sampled, (long long) s->user_procs, (int) pm);
 	l->current = s->user_tasks;
 	if (!pps_limits_rlimit(pm, RLIMIT_NPROC, &soft, l->hint, sizeof(l->hint)))
 		return;

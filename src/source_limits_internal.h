@@ -22,6 +22,8 @@ StaticAssertDecl(PPS_LIMITS_NROWS <= PPS_MAX_LIMITS,
 /* Memory per backend: at most this many backends, for at most this long. */
 #define PPS_LIMITS_PSS_SAMPLE 16
 #define PPS_LIMITS_PSS_BUDGET_NS (20 * 1000 * 1000)
+/* User tasks: look at most at this many of /proc's processes, and scale. */
+#define PPS_LIMITS_TASK_SAMPLE 512
 
 /*
  * The server's own cap on its listen() backlog: PG_SOMAXCONN (10000) in
@@ -54,6 +56,8 @@ typedef struct PpsLimitsSlow
 
 	/* tasks of the server's user, for RLIMIT_NPROC */
 	double		user_tasks;		/* NaN: unknown, see user_err */
+	int64		user_procs;		/* processes in /proc */
+	int64		user_sampled;	/* ... looked at; fewer: user_tasks scaled */
 	char		user_err[PPS_LIMIT_TEXT_LEN];
 
 	/* the memory cgroup level with the least headroom */

@@ -225,7 +225,10 @@ pps_limits_measure_backends(pid_t pm)
 typedef struct PpsUserTasks
 {
 	uid_t		uid;
-	int64		tasks;
+	int64		procs;			/* numeric entries of /proc seen */
+	int64		stride;			/* stat every stride-th of them */
+	int64		sampled;
+	int64		tasks;			/* of the user, in the sampled entries */
 } PpsUserTasks;
 
 static void
@@ -237,6 +240,9 @@ pps_limits_count_user_tasks(int dfd, const char *name, void *arg)
 
 	if (name[0] < '0' || name[0] > '9')
 		return;
+	if (c->procs++ % c->stride != 0)
+		return;
+	c->sampled++;
 	/* /proc/<pid> is owned by the process's effective uid */
 	if (fstatat(dfd, name, &st, 0) != 0 || st.st_uid != c->uid)
 		return;
@@ -250,10 +256,14 @@ pps_limits_count_user_tasks(int dfd, const char *name, void *arg)
 /*
  * RLIMIT_NPROC is checked at fork() against the tasks (threads, not
  * processes) of the real uid.  The kernel does not publish that count, so
- * scan /proc with one stat per process (two for the user's own), much
- * cheaper than reading each /proc/<pid>/status.  Processes of the user that
- * are not dumpable appear as root's and are missed, as are those in other
- * pid namespaces; the postgres processes are neither.
+ * look at /proc with one stat per process (two for the user's own), much
+ * cheaper than reading each /proc/<pid>/status.  With thousands of
+ * connections even that is milliseconds, so about PPS_LIMITS_TASK_SAMPLE
+ * processes are looked at: every k-th entry, k from the previous count of
+ * processes, and the count scaled by the share looked at (exact up to
+ * that many processes).  Processes of the
+ * user that are not dumpable appear as root's and are missed, as are those
+ * in other pid namespaces; the postgres processes are neither.
  */
 static void
 pps_limits_measure_user_tasks(void)
@@ -263,19 +273,24 @@ pps_limits_measure_user_tasks(void)
 	int			dfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	bool		ok;
 
+	memset(&c, 0, sizeof(c));
 	c.uid = getuid();
-	c.tasks = 0;
 	if (dfd < 0)
 	{
 		snprintf(s->user_err, sizeof(s->user_err), "could not open /proc: %m");
 		s->user_tasks = get_float8_nan();
 		return;
 	}
+	/* the stride from the previous count: one pass over /proc */
+	c.stride = Max((s->user_procs + PPS_LIMITS_TASK_SAMPLE - 1) / PPS_LIMITS_TASK_SAMPLE, 1);
 	ok = pps_limits_each_entry(dfd, pps_limits_count_user_tasks, &c);
 	if (!ok)
 		snprintf(s->user_err, sizeof(s->user_err), "could not read /proc: %m");
 	close(dfd);
-	s->user_tasks = ok ? (double) c.tasks : get_float8_nan();
+	s->user_procs = c.procs;
+	s->user_sampled = c.sampled;
+	s->user_tasks = ok && c.sampled > 0 ?
+		(double) c.tasks * ((double) c.procs / (double) c.sampled) : get_float8_nan();
 }
 
 /*

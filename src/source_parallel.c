@@ -28,6 +28,7 @@
 
 #include "pps_guc.h"
 #include "pps_shmem.h"
+#include "pps_shmem_overhead.h"
 #include "source_parallel.h"
 
 static ExecutorEnd_hook_type pps_prev_executor_end = NULL;
@@ -74,6 +75,8 @@ pps_parallel_walker(PlanState *ps, void *context)
 static void
 pps_parallel_executor_end(QueryDesc *queryDesc)
 {
+	uint64		timed = pps_shared != NULL ? pps_ovh_hook_enter(PPS_OVH_EXECUTOR_END_HOOK) : 0;
+
 	if (queryDesc->plannedstmt->parallelModeNeeded &&
 		pps_enabled && pps_shared != NULL && !IsParallelWorker() &&
 		queryDesc->planstate != NULL &&
@@ -89,6 +92,9 @@ pps_parallel_executor_end(QueryDesc *queryDesc)
 			pg_atomic_fetch_add_u64(&pps_shared->parallel_launched_total, c.launched);
 		}
 	}
+
+	if (timed != 0)
+		pps_ovh_hook_leave(PPS_OVH_EXECUTOR_END_HOOK, timed);
 
 	if (pps_prev_executor_end)
 		pps_prev_executor_end(queryDesc);

@@ -54,6 +54,7 @@ pps_cleanup()
 		rmdir "$PPS_CGROUP_DIR" || echo "could not remove $PPS_CGROUP_DIR (processes still in it?)" >&2
 	fi
 	rm -rf "$RESULTS_DIR"
+	pps_bpf_stats restore || true
 }
 trap pps_cleanup EXIT
 
@@ -82,6 +83,25 @@ pps_tap_summary()
 	fi
 }
 
+# kernel.bpf_stats_enabled for test/t/024_overhead.pl: only root can set
+# it, so this script sets it (1 for the suite, then 0 for 024 once more)
+# and tells the test which state to expect; "restore" puts back the
+# machine's setting.  Returns non-zero when it cannot set it (not root).
+PPS_BPF_STATS_ORIG=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo "")
+pps_bpf_stats()
+{
+	if [ "$(id -u)" -ne 0 ] || [ -z "$PPS_BPF_STATS_ORIG" ]; then
+		unset PPS_EXPECT_BPF_STATS
+		return 1
+	fi
+	if [ "$1" = restore ]; then
+		sysctl -q kernel.bpf_stats_enabled="$PPS_BPF_STATS_ORIG"
+		unset PPS_EXPECT_BPF_STATS
+		return 0
+	fi
+	sysctl -q kernel.bpf_stats_enabled="$1" && export PPS_EXPECT_BPF_STATS="$1"
+}
+
 # pg_regress and the TAP files of one major, in a scratch copy; output in
 # $log; returns non-zero if either failed
 pps_test_major()
@@ -96,8 +116,15 @@ pps_test_major()
 	(cd "$work" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS=) 2>&1 | tee -a "$log" ||
 		rc=1
 	pps_step "PostgreSQL $major: TAP tests"
+	pps_bpf_stats 1
 	(cd "$work" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck REGRESS=) 2>&1 | tee -a "$log" ||
 		rc=1
+	# the overhead view's other eBPF state: kernel statistics disabled
+	if pps_bpf_stats 0; then
+		(cd "$work" && pps_as_owner make PG_CONFIG="$PG_CONFIG" installcheck REGRESS= \
+			PROVE_TESTS=test/t/024_overhead.pl) 2>&1 | tee -a "$log" || rc=1
+	fi
+	pps_bpf_stats restore
 
 	if [ "$rc" -ne 0 ]; then
 		pps_step "PostgreSQL $major: failure details"

@@ -31,6 +31,7 @@ my %sql_columns = (
 	'Fork time and reap latency' => 'fork_mean reap_latency_mean',
 	'Replay headroom' => 'headroom',
 	'Diagnosis' => 'severity finding since samples summary remedy',
+	'Extension CPU' => 'sampler',
 );
 # Table panels: no time column; their rows are the findings active now,
 # none on a healthy server.
