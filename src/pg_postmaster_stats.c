@@ -34,6 +34,8 @@ bool		pps_enabled = true;
 bool		pps_snapshot_probe_enabled = true;
 bool		pps_ebpf_enabled = true;
 char	   *pps_ebpf_loader = NULL;
+int			pps_max_clients = 1000;
+int			pps_max_parallel_queries = 500;
 
 #ifndef PPS_BPF_LOADER_PATH
 #define PPS_BPF_LOADER_PATH ""
@@ -119,6 +121,27 @@ pps_define_gucs(void)
 								   PGC_POSTMASTER,
 								   0,
 								   NULL, NULL, NULL);
+
+	/* attribution tables: fixed shared memory, sized at server start */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("pg_postmaster_stats.max_clients",
+								"Number of clients (database, role, application_name, address) whose connections are counted.",
+								"When full, the least used 5% are evicted. About 400 bytes of shared memory each; 0 turns the attribution of connections off.",
+								&pps_max_clients,
+								1000, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("pg_postmaster_stats.max_parallel_queries",
+								"Number of queries (queryid, database, role) whose parallel workers are counted.",
+								"When full, the least used 5% are evicted. About 150 bytes of shared memory each; 0 turns it off.",
+								&pps_max_parallel_queries,
+								500, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+	}
 
 	pps_mark_guc_prefix_reserved("pg_postmaster_stats");
 }

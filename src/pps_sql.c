@@ -24,6 +24,7 @@
 
 #include "pps_guc.h"
 #include "pps_shmem.h"
+#include "pps_shmem_attrib.h"
 #include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
@@ -497,6 +498,7 @@ pg_postmaster_stats_reset(PG_FUNCTION_ARGS)
 {
 	pps_shmem_require_loaded();
 	pps_shmem_counters_reset();
+	pps_attrib_reset();
 	PG_RETURN_VOID();
 }
 

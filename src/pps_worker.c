@@ -39,6 +39,7 @@
 #include "pps_try.h"
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
+#include "pps_shmem_attrib.h"
 #include "pps_worker.h"
 #include "pps_worker_bpf.h"
 #include "pps_worker_replay.h"
@@ -367,7 +368,9 @@ pps_sample_parallel(PpsSample *s, double seconds)
 		s->parallel_launched_per_s = pps_rate(launched, prev.parallel_launched, seconds);
 	}
 	pps_shmem_sources_set(PPS_SRC_PARALLEL, true,
-						  "ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
+						  "ExecutorEnd_hook: Gather and Gather Merge nodes of every leader%s",
+						  pps_table_flag(&pps_pqueries_table) ?
+						  "; some ran without a queryid (compute_query_id is off): they share the NULL-queryid row of pg_postmaster_stats_parallel_queries" : "");
 	prev.parallel_planned = planned;
 	prev.parallel_launched = launched;
 }
@@ -505,6 +508,7 @@ pps_worker_tick(void)
 	pps_sample_children(&s);
 	pps_sample_bgworkers(&s, seconds);
 	pps_sample_parallel(&s, seconds);
+	pps_table_sample(&pps_clients_table, seconds, PPS_CLIENT_RATE_TAU_S);
 	pps_sample_snapshot(&s);
 	pps_sample_limits(&s);
 	pps_wbpf_attach(pps_config_reloaded);
