@@ -599,7 +599,7 @@ WITH sources AS MATERIALIZED (
                    pg_catalog.sum(c.short_sessions_total) AS short_sessions
               FROM @extschema@.pg_postmaster_stats_clients() c
              GROUP BY c.database, c.role, c.application_name
-             ORDER BY 4 DESC, 5 DESC
+             ORDER BY 4 DESC, 5 DESC, 1, 2, 3
              LIMIT 10) t
      CROSS JOIN LATERAL (VALUES
         ('pg_postmaster_client_connections_per_second', t.rate, 'gauge'),
@@ -614,7 +614,8 @@ WITH sources AS MATERIALIZED (
                                          'role', coalesce(q.role::text, '')),
            v.value, 'counter'
       FROM (SELECT * FROM @extschema@.pg_postmaster_stats_parallel_queries()
-             ORDER BY workers_launched_total DESC, executions_total DESC
+             ORDER BY workers_launched_total DESC, executions_total DESC,
+                      queryid, database, role
              LIMIT 10) q
      CROSS JOIN LATERAL (VALUES
         ('pg_postmaster_parallel_query_executions_total', q.executions_total::float8),

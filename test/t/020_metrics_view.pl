@@ -88,6 +88,8 @@ restart_with_cluster_name($node, $cluster_name);
 $node->safe_psql('postgres',
 	PostgreSQL::Test::Utils::slurp_file("$FindBin::RealBin/../workloads/parallel_churn.sql"));
 $node->safe_psql('postgres', 'SELECT pps_churn_setup()');
+# one parallel query, so that the per-query families have a row
+$node->safe_psql('postgres', 'SELECT pps_parallel_churn(1, 2)');
 my $s = $node->background_psql('postgres');
 $s->set_query_timer_restart();
 poll_session($s, $local_sources_active, 't');
