@@ -15,8 +15,8 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_authid_d.h"
-#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -25,6 +25,7 @@
 #include "utils/inet.h"
 #include "utils/timestamp.h"
 
+#include "pps_compat.h"
 #include "pps_shmem.h"
 #include "pps_shmem_attrib.h"
 #include "pps_sql.h"
