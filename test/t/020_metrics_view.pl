@@ -260,6 +260,8 @@ cmp_ok(metric('pg_postmaster_stats_reset_time_seconds'), '>', $reset0,
 	'pg_postmaster_stats_reset() moves pg_postmaster_stats_reset_time_seconds');
 is(metric('pg_postmaster_connections_total') . ' ' . metric('pg_postmaster_connections_setup_seconds_count'),
 	'0 0', 'and counters start again from 0');
+# the reset emptied the per-query table too: one parallel query refills it
+$node->safe_psql('postgres', 'SELECT pps_parallel_churn(1, 2)');
 
 # ---- label values arrive escaped ------------------------------------------------------
 
