@@ -36,6 +36,7 @@ bool		pps_ebpf_enabled = true;
 char	   *pps_ebpf_loader = NULL;
 int			pps_max_clients = 1000;
 int			pps_max_parallel_queries = 500;
+bool		pps_attribution = true;
 
 #ifndef PPS_BPF_LOADER_PATH
 #define PPS_BPF_LOADER_PATH ""
@@ -121,6 +122,15 @@ pps_define_gucs(void)
 								   PGC_POSTMASTER,
 								   0,
 								   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_postmaster_stats.attribution",
+							 "Counts connections by client and parallel workers by query.",
+							 "Off pauses the attribution tables without a restart; max_clients and max_parallel_queries = 0 also free their memory.",
+							 &pps_attribution,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	/* attribution tables: fixed shared memory, sized at server start */
 	if (process_shared_preload_libraries_in_progress)

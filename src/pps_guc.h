@@ -19,5 +19,6 @@ extern bool pps_ebpf_enabled;	/* .ebpf */
 extern char *pps_ebpf_loader;	/* .ebpf_loader */
 extern int	pps_max_clients;	/* .max_clients: 0 turns attribution off */
 extern int	pps_max_parallel_queries;	/* .max_parallel_queries: likewise */
+extern bool pps_attribution;	/* .attribution: off pauses both tables */
 
 #endif							/* PPS_GUC_H */

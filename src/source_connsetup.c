@@ -109,7 +109,7 @@ pps_connsetup_hook(Port *port, int status)
 		if (status == STATUS_ERROR)
 			pg_atomic_fetch_add_u64(&pps_shared->auth_failures_total, 1);
 		pps_hist_record(&pps_shared->conn_setup, us > 0 ? (uint64) us : 0);
-		if (pps_clients_table.sh != NULL)
+		if (pps_attribution && pps_clients_table.sh != NULL)
 			pps_client_count(port, status, now, us);
 	}
 

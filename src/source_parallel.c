@@ -114,7 +114,7 @@ pps_parallel_executor_end(QueryDesc *queryDesc)
 			pg_atomic_fetch_add_u64(&pps_shared->parallel_queries_total, 1);
 			pg_atomic_fetch_add_u64(&pps_shared->parallel_planned_total, c.planned);
 			pg_atomic_fetch_add_u64(&pps_shared->parallel_launched_total, c.launched);
-			if (pps_pqueries_table.sh != NULL)
+			if (pps_attribution && pps_pqueries_table.sh != NULL)
 				pps_parallel_attribute(queryDesc, &c);
 		}
 	}
