@@ -218,6 +218,23 @@ like(poll_session($s, q{SELECT detail ~ 'compute_query_id' FROM pg_postmaster_st
 	  . $s->query_safe(q{SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'parallel_query'}),
 	qr/^t.*compute_query_id is off/, 'the parallel_query source says why');
 
+# attribution = off (reload) pauses counting; max_clients = 0 (restart)
+# turns the table off: no rows, NULL dealloc counter.
+$node->append_conf('postgresql.conf', 'pg_postmaster_stats.attribution = off');
+$node->reload;
+poll_session($s, 'SHOW pg_postmaster_stats.attribution', 'off');
+my $before = $s->query_safe(q{SELECT count(*) FROM pg_postmaster_stats_clients WHERE application_name = 'pps_paused'});
+run_script('connections while paused',
+	[ map { qq{\\connect "} . conninfo('pps_d1', 'pps_r1', 'pps_paused', 0) . qq{"} } 1 .. 5 ]);
+is($before . $s->query_safe(q{SELECT count(*) FROM pg_postmaster_stats_clients WHERE application_name = 'pps_paused'}),
+	'00', 'attribution = off: connections are not attributed');
 $s->quit;
+$node->append_conf('postgresql.conf', "pg_postmaster_stats.attribution = on\npg_postmaster_stats.max_clients = 0");
+$node->restart;
+$node->safe_psql('postgres', 'SELECT 1') for 1 .. 3;
+is( $node->safe_psql('postgres', q{SELECT (SELECT count(*) FROM pg_postmaster_stats_clients),
+	clients_dealloc_total IS NULL, connections_total >= 4 FROM pg_postmaster_stats}),
+	'0|t|t', 'max_clients = 0: no table, no rows, the other counters still count');
+
 $node->stop;
 done_testing();
