@@ -19,6 +19,7 @@
 #include "catalog/pg_authid_d.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -35,9 +36,29 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_parallel_queries);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_attribution);
 PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset_clients);
 
+/*
+ * What a client sent before authentication may be any bytes: a string
+ * invalid in the database encoding is shown with '?' for each non-ASCII
+ * byte, so that the views (and the exporter reading them) never fail on it.
+ */
+static const char *
+pps_valid_str(const char *s)
+{
+	char	   *copy;
+
+	if (s == NULL || pg_verifymbstr(s, strlen(s), true))
+		return s;
+	copy = pstrdup(s);
+	for (char *c = copy; *c; c++)
+		if ((unsigned char) *c >= 0x80)
+			*c = '?';
+	return copy;
+}
+
 static void
 pps_row_name(PpsRow *row, bool visible, const char *s)
 {
+	s = pps_valid_str(s);
 	pps_row_put(row, !visible || s == NULL,
 				visible && s != NULL ? DirectFunctionCall1(namein, CStringGetDatum(s)) : (Datum) 0);
 }
@@ -80,7 +101,7 @@ pg_postmaster_stats_clients(PG_FUNCTION_ARGS)
 		pps_row_start(&row, tupdesc);
 		pps_row_name(&row, true, k->database);
 		pps_row_name(&row, all, k->role);
-		pps_row_put(&row, !all, all ? CStringGetTextDatum(k->application_name) : (Datum) 0);
+		pps_row_put(&row, !all, all ? CStringGetTextDatum(pps_valid_str(k->application_name)) : (Datum) 0);
 		pps_row_put(&row, !all || k->addr_family == 0,
 					all && k->addr_family != 0 ? pps_client_inet(k) : (Datum) 0);
 		pps_row_int8(&row, true, (int64) c[PPS_CLIENT_CONNECTIONS]);

@@ -15,6 +15,7 @@ use PpsTest;
 use Test::More;
 
 my $node = pps_node('clients',
+	_init => { extra => [ '--encoding=UTF8', '--locale=C' ] },
 	listen_addresses => "'127.0.0.1'",
 	password_encryption => "'scram-sha-256'",
 	'pg_postmaster_stats.max_clients' => 100,
@@ -114,6 +115,11 @@ for my $k (1 .. 2)
 		"host=127.0.0.1 port=$port user=pps_ghost password=pw dbname=pps_d2 application_name=pps_bad",
 		"role that does not exist $k", expected_stderr => qr/password authentication failed/);
 }
+# a role name that is not valid UTF-8 reads back with '?' instead of failing the view
+$node->connect_fails("host=$host port=$port user=pps_\xff\xfe dbname=postgres application_name=pps_enc",
+	'a role name that is not valid UTF-8', expected_stderr => qr/does not exist/);
+is($s->query_safe(q{SELECT role FROM pg_postmaster_stats_clients WHERE application_name = 'pps_enc'}),
+	'pps_??', 'it reads back with ? for the invalid bytes');
 is( $s->query_safe(q{SELECT role, database, host(client_addr), connections_total, auth_failures_total
 	FROM pg_postmaster_stats_clients WHERE application_name = 'pps_bad' ORDER BY role}),
 	"pps_ghost|pps_d2|127.0.0.1|2|2\npps_r2|pps_d1|127.0.0.1|3|3",
