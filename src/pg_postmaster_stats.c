@@ -137,7 +137,7 @@ pps_define_gucs(void)
 	{
 		DefineCustomIntVariable("pg_postmaster_stats.max_clients",
 								"Number of clients (database, role, application_name, address) whose connections are counted.",
-								"When full, the least used 5% are evicted. About 400 bytes of shared memory each; 0 turns the attribution of connections off.",
+								"When full, the least used 5% are evicted. About 350 bytes of shared memory each; 0 turns the attribution of connections off.",
 								&pps_max_clients,
 								1000, 0, 100000,
 								PGC_POSTMASTER,
