@@ -20,5 +20,12 @@ extern char *pps_ebpf_loader;	/* .ebpf_loader */
 extern int	pps_max_clients;	/* .max_clients: 0 turns attribution off */
 extern int	pps_max_parallel_queries;	/* .max_parallel_queries: likewise */
 extern bool pps_attribution;	/* .attribution: off pauses both tables */
+extern char *pps_cgroup_cpu_dir;	/* .cgroup_cpu_dir: "" = find it */
+
+/* thresholds of the diagnosis an operator may set otherwise (.diagnosis_*) */
+extern int	pps_diag_busy_pct;
+extern int	pps_diag_setup_ms;
+extern int	pps_diag_headroom_pct;
+extern int	pps_diag_churn_per_s;
 
 #endif							/* PPS_GUC_H */
