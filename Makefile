@@ -7,8 +7,11 @@ OBJS = \
 	src/pps_probe_worker.o \
 	src/pps_procfs.o \
 	src/pps_shmem.o \
+	src/pps_shmem_attrib.o \
+	src/pps_shmem_table.o \
 	src/pps_shmem_save.o \
 	src/pps_sql.o \
+	src/pps_sql_attrib.o \
 	src/pps_sql_diagnosis.o \
 	src/pps_sql_diagnosis_rules.o \
 	src/pps_sql_replay.o \

@@ -102,3 +102,22 @@ SELECT count(*) >= :history_before AS history_kept FROM pg_postmaster_stats_hist
 SELECT name, size < 2 * 1024 * 1024 AS under_2mb, size
   FROM pg_shmem_allocations WHERE name = 'pg_postmaster_stats';
 SHOW pg_postmaster_stats.history_size;
+
+-- attribution: the reset above emptied the clients view; a new session is
+-- a client there, over a Unix socket (no address); the eviction counters
+-- end the main view
+SELECT count(*) AS clients_after_full_reset FROM pg_postmaster_stats_clients;
+\c
+SELECT role = current_user AS role_as_asked, client_addr IS NULL AS unix_socket,
+       connections_total >= 1 AS counted, auth_failures_total,
+       setup_seconds_sum > 0 AS setup_timed, first_seen <= last_seen AS seen_in_order
+  FROM pg_postmaster_stats_clients
+ WHERE database = current_database()
+   AND application_name = current_setting('application_name');
+SELECT clients_dealloc_total, parallel_queries_dealloc_total FROM pg_postmaster_stats;
+-- reset_clients empties that view only
+SELECT pg_postmaster_stats_reset_clients();
+SELECT count(*) AS clients_after_reset FROM pg_postmaster_stats_clients;
+SELECT connections_total > 0 AS others_kept FROM pg_postmaster_stats;
+SHOW pg_postmaster_stats.max_clients;
+SHOW pg_postmaster_stats.max_parallel_queries;

@@ -378,6 +378,78 @@ REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_replay() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_replay() TO pg_monitor;
 GRANT SELECT ON @extschema@.pg_postmaster_stats_replay TO pg_monitor;
 
+-- ---- attribution: who connects, which query launches parallel workers ----
+CREATE FUNCTION @extschema@.pg_postmaster_stats_clients(
+    OUT database name,
+    OUT role name,
+    OUT application_name text,
+    OUT client_addr inet,
+    OUT connections_total bigint,
+    OUT auth_failures_total bigint,
+    OUT sessions_ended_total bigint,
+    OUT session_seconds_sum float8,
+    OUT short_sessions_total bigint,
+    OUT setup_seconds_sum float8,
+    OUT connections_per_s float8,
+    OUT first_seen timestamptz,
+    OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_clients'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION @extschema@.pg_postmaster_stats_parallel_queries(
+    OUT queryid bigint,
+    OUT database name,
+    OUT role name,
+    OUT executions_total bigint,
+    OUT workers_planned_total bigint,
+    OUT workers_launched_total bigint,
+    OUT shortfall_total bigint,
+    OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_parallel_queries'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION @extschema@.pg_postmaster_stats_attribution(
+    OUT clients_dealloc_total bigint,
+    OUT parallel_queries_dealloc_total bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_attribution'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION @extschema@.pg_postmaster_stats_reset_clients()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_reset_clients'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW @extschema@.pg_postmaster_stats_clients AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_clients();
+CREATE VIEW @extschema@.pg_postmaster_stats_parallel_queries AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_parallel_queries();
+-- the eviction counters join the main view as its last columns
+CREATE OR REPLACE VIEW @extschema@.pg_postmaster_stats AS
+    SELECT c.*, a.clients_dealloc_total, a.parallel_queries_dealloc_total
+      FROM @extschema@.pg_postmaster_stats_current() c
+     CROSS JOIN @extschema@.pg_postmaster_stats_attribution() a;
+
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_clients IS
+    'Connections, authentication failures and session lifetimes by client (database, role as asked, application_name, address); the least used are evicted';
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_parallel_queries IS
+    'Parallel executions and workers planned and launched by queryid; joins pg_stat_statements on queryid';
+COMMENT ON FUNCTION @extschema@.pg_postmaster_stats_reset_clients() IS
+    'Empties pg_postmaster_stats_clients only';
+
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_clients() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_parallel_queries() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_attribution() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_reset_clients() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_clients() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_parallel_queries() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_attribution() TO pg_monitor;
+GRANT SELECT ON @extschema@.pg_postmaster_stats_clients,
+    @extschema@.pg_postmaster_stats_parallel_queries TO pg_monitor;
+-- ---- end of attribution ------------------------------------------------------
+
 -- ====================================================================
 -- Diagnosis: which findings hold over a window of the history, since when,
 -- and what to change (docs/diagnosis.md).  Computed at query time.
@@ -605,6 +677,52 @@ WITH sources AS MATERIALIZED (
            pg_catalog.jsonb_build_object('component', o.component), o.cpu_seconds_total, 'counter'
       FROM @extschema@.pg_postmaster_stats_overhead() o
      WHERE pg_catalog.strpos(o.component, ':') OPERATOR(pg_catalog.=) 0
+    UNION ALL
+    -- attribution: the 10 clients with the highest connection rate and the
+    -- 10 queries that launched the most parallel workers; labels without
+    -- the client address, so that the number of series stays bounded
+    SELECT 'connection_setup', v.name,
+           pg_catalog.jsonb_build_object('database', coalesce(t.database::text, ''),
+                                         'role', coalesce(t.role::text, ''),
+                                         'application_name', coalesce(t.application_name, '')),
+           v.value, v.kind
+      FROM (SELECT c.database, c.role, c.application_name,
+                   pg_catalog.sum(c.connections_per_s) AS rate,
+                   pg_catalog.sum(c.connections_total) AS connections,
+                   pg_catalog.sum(c.auth_failures_total) AS failures,
+                   pg_catalog.sum(c.short_sessions_total) AS short_sessions
+              FROM @extschema@.pg_postmaster_stats_clients() c
+             GROUP BY c.database, c.role, c.application_name
+             ORDER BY 4 DESC, 5 DESC, 1, 2, 3
+             LIMIT 10) t
+     CROSS JOIN LATERAL (VALUES
+        ('pg_postmaster_client_connections_per_second', t.rate, 'gauge'),
+        ('pg_postmaster_client_connections_total', t.connections::float8, 'counter'),
+        ('pg_postmaster_client_auth_failures_total', t.failures::float8, 'counter'),
+        ('pg_postmaster_client_short_sessions_total', t.short_sessions::float8, 'counter')
+        ) AS v(name, value, kind)
+    UNION ALL
+    SELECT 'parallel_query', v.name,
+           pg_catalog.jsonb_build_object('queryid', coalesce(q.queryid::text, ''),
+                                         'database', coalesce(q.database::text, ''),
+                                         'role', coalesce(q.role::text, '')),
+           v.value, 'counter'
+      FROM (SELECT * FROM @extschema@.pg_postmaster_stats_parallel_queries()
+             ORDER BY workers_launched_total DESC, executions_total DESC,
+                      queryid, database, role
+             LIMIT 10) q
+     CROSS JOIN LATERAL (VALUES
+        ('pg_postmaster_parallel_query_executions_total', q.executions_total::float8),
+        ('pg_postmaster_parallel_query_workers_planned_total', q.workers_planned_total::float8),
+        ('pg_postmaster_parallel_query_workers_launched_total', q.workers_launched_total::float8)
+        ) AS v(name, value)
+    UNION ALL
+    SELECT v.*
+      FROM @extschema@.pg_postmaster_stats_attribution() a
+     CROSS JOIN LATERAL (VALUES
+        ('connection_setup', 'pg_postmaster_clients_dealloc_total', '{}'::jsonb, a.clients_dealloc_total::float8, 'counter'),
+        ('parallel_query', 'pg_postmaster_parallel_queries_dealloc_total', '{}', a.parallel_queries_dealloc_total, 'counter')
+        ) AS v
     UNION ALL
     SELECT NULL, 'pg_postmaster_stats_source_active', pg_catalog.jsonb_build_object('source', s.source),
            s.active::int, 'gauge'

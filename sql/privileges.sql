@@ -37,5 +37,22 @@ SELECT count(*) FROM pg_postmaster_stats_replay;
 RESET ROLE;
 -- end of replay
 
+-- attribution
+SELECT fn, has_function_privilege('pps_nobody', fn, 'EXECUTE') AS nobody,
+       has_function_privilege('pps_watcher', fn, 'EXECUTE') AS watcher
+  FROM unnest(ARRAY['pg_postmaster_stats_clients()', 'pg_postmaster_stats_parallel_queries()',
+                    'pg_postmaster_stats_attribution()',
+                    'pg_postmaster_stats_reset_clients()']) fn
+ ORDER BY fn;
+SET ROLE pps_watcher;
+SELECT count(*) >= 0 AS readable FROM pg_postmaster_stats_clients;
+SELECT count(*) >= 0 AS readable FROM pg_postmaster_stats_parallel_queries;
+SELECT pg_postmaster_stats_reset_clients();
+RESET ROLE;
+SET ROLE pps_nobody;
+SELECT count(*) FROM pg_postmaster_stats_clients;
+RESET ROLE;
+-- end of attribution
+
 DROP ROLE pps_nobody;
 DROP ROLE pps_watcher;

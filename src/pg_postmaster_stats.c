@@ -34,6 +34,9 @@ bool		pps_enabled = true;
 bool		pps_snapshot_probe_enabled = true;
 bool		pps_ebpf_enabled = true;
 char	   *pps_ebpf_loader = NULL;
+int			pps_max_clients = 1000;
+int			pps_max_parallel_queries = 500;
+bool		pps_attribution = true;
 char	   *pps_cgroup_cpu_dir = NULL;
 
 #ifndef PPS_BPF_LOADER_PATH
@@ -176,6 +179,36 @@ pps_define_gucs(void)
 								   PGC_POSTMASTER,
 								   0,
 								   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_postmaster_stats.attribution",
+							 "Counts connections by client and parallel workers by query.",
+							 "Off pauses the attribution tables without a restart; max_clients and max_parallel_queries = 0 also free their memory.",
+							 &pps_attribution,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	/* attribution tables: fixed shared memory, sized at server start */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("pg_postmaster_stats.max_clients",
+								"Number of clients (database, role, application_name, address) whose connections are counted.",
+								"When full, the least used 5% are evicted. About 350 bytes of shared memory each; 0 turns the attribution of connections off.",
+								&pps_max_clients,
+								1000, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("pg_postmaster_stats.max_parallel_queries",
+								"Number of queries (queryid, database, role) whose parallel workers are counted.",
+								"When full, the least used 5% are evicted. About 150 bytes of shared memory each; 0 turns it off.",
+								&pps_max_parallel_queries,
+								500, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+	}
 
 	pps_mark_guc_prefix_reserved("pg_postmaster_stats");
 }

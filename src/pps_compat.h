@@ -23,6 +23,21 @@
 #endif
 
 /*
+ * The varlena macros (VARDATA_ANY, which utils/inet.h uses) moved to
+ * varatt.h in 16; 19's headers no longer include it for us.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/* 19 moved get_database_name() from commands/dbcommands.h to lsyscache.h */
+#if PG_VERSION_NUM >= 190000
+#include "utils/lsyscache.h"
+#else
+#include "commands/dbcommands.h"
+#endif
+
+/*
  * 18 replaced the trailing pg_attribute_noreturn() with a leading
  * pg_noreturn; an attribute before the declaration works on every major.
  */

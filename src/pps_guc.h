@@ -17,6 +17,9 @@ extern bool pps_enabled;		/* .enabled */
 extern bool pps_snapshot_probe_enabled; /* .snapshot_probe */
 extern bool pps_ebpf_enabled;	/* .ebpf */
 extern char *pps_ebpf_loader;	/* .ebpf_loader */
+extern int	pps_max_clients;	/* .max_clients: 0 turns attribution off */
+extern int	pps_max_parallel_queries;	/* .max_parallel_queries: likewise */
+extern bool pps_attribution;	/* .attribution: off pauses both tables */
 extern char *pps_cgroup_cpu_dir;	/* .cgroup_cpu_dir: "" = find it */
 
 /* thresholds of the diagnosis an operator may set otherwise (.diagnosis_*) */

@@ -70,6 +70,7 @@
 
 #include "pps_guc.h"
 #include "pps_seqlock.h"
+#include "pps_shmem_attrib.h"
 #include "pps_shmem.h"
 #include "pps_shmem_save.h"
 
@@ -186,6 +187,7 @@ void
 pps_shmem_request(void)
 {
 	RequestAddinShmemSpace(pps_shmem_size(pps_history_size));
+	pps_attrib_request();
 }
 
 /*
@@ -276,6 +278,7 @@ pps_shmem_startup(void)
 			pps_shared->discarded_at = GetCurrentTimestamp();
 		}
 	}
+	pps_attrib_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

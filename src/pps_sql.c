@@ -25,6 +25,7 @@
 #include "pps_guc.h"
 #include "pps_shmem.h"
 #include "pps_shmem_overhead.h"
+#include "pps_shmem_attrib.h"
 #include "pps_sql.h"
 #include "pps_worker.h"
 #include "source_children.h"
@@ -532,6 +533,7 @@ pg_postmaster_stats_reset_body(PG_FUNCTION_ARGS)
 {
 	pps_shmem_require_loaded();
 	pps_shmem_counters_reset();
+	pps_attrib_reset();
 	PG_RETURN_VOID();
 }
 

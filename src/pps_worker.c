@@ -40,6 +40,7 @@
 #include "pps_probe_worker.h"
 #include "pps_shmem.h"
 #include "pps_shmem_overhead.h"
+#include "pps_shmem_attrib.h"
 #include "pps_worker.h"
 #include "pps_worker_overhead.h"
 #include "pps_worker_bpf.h"
@@ -391,7 +392,9 @@ pps_sample_parallel(PpsSample *s, double seconds)
 		s->parallel_launched_per_s = pps_rate(launched, prev.parallel_launched, seconds);
 	}
 	pps_shmem_sources_set(PPS_SRC_PARALLEL, true,
-						  "ExecutorEnd_hook: Gather and Gather Merge nodes of every leader");
+						  "ExecutorEnd_hook: Gather and Gather Merge nodes of every leader%s",
+						  pps_table_flag(&pps_pqueries_table) ?
+						  "; some ran without a queryid (compute_query_id is off): they share the NULL-queryid row of pg_postmaster_stats_parallel_queries" : "");
 	prev.parallel_planned = planned;
 	prev.parallel_launched = launched;
 }
@@ -538,6 +541,7 @@ pps_worker_tick(void)
 	PPS_TIMED(PPS_SRC_CHILDREN, pps_sample_children(&s));
 	PPS_TIMED(PPS_SRC_BGWORKERS, pps_sample_bgworkers(&s, seconds));
 	PPS_TIMED(PPS_SRC_PARALLEL, pps_sample_parallel(&s, seconds));
+	pps_table_sample(&pps_clients_table, seconds, PPS_CLIENT_RATE_TAU_S);
 	PPS_TIMED(PPS_SRC_SNAPSHOT, pps_sample_snapshot(&s));
 	PPS_TIMED(PPS_SRC_LIMITS, pps_sample_limits(&s));
 	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_attach(pps_config_reloaded));

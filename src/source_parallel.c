@@ -16,6 +16,11 @@
  * do two atomic adds.  Limitation: a Gather rescanned several times (inside
  * a nested loop) reports only its last launch.
  *
+ * Attribution: each parallel execution also counts under its query
+ * (queryid, database, current role) in pps_pqueries_table.  The queryid is
+ * 0 when compute_query_id is off; those executions share one row, and a
+ * flag tells the sampler to say why in the sources view.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -27,8 +32,12 @@
 #include "nodes/plannodes.h"
 
 #include "pps_guc.h"
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+
 #include "pps_shmem.h"
 #include "pps_shmem_overhead.h"
+#include "pps_shmem_attrib.h"
 #include "source_parallel.h"
 
 static ExecutorEnd_hook_type pps_prev_executor_end = NULL;
@@ -73,6 +82,24 @@ pps_parallel_walker(PlanState *ps, void *context)
 }
 
 static void
+pps_parallel_attribute(QueryDesc *queryDesc, const PpsParallelCount *c)
+{
+	PpsParallelKey key;
+	uint64		deltas[PPS_PQ_NCOUNTERS];
+
+	memset(&key, 0, sizeof(key));
+	key.queryid = (int64) queryDesc->plannedstmt->queryId;
+	key.dbid = MyDatabaseId;
+	key.userid = GetUserId();
+	deltas[PPS_PQ_EXECUTIONS] = 1;
+	deltas[PPS_PQ_PLANNED] = c->planned;
+	deltas[PPS_PQ_LAUNCHED] = c->launched;
+	if (key.queryid == 0)
+		pps_table_set_flag(&pps_pqueries_table);
+	pps_table_add(&pps_pqueries_table, &key, deltas, GetCurrentTimestamp(), true);
+}
+
+static void
 pps_parallel_executor_end(QueryDesc *queryDesc)
 {
 	uint64		timed = pps_shared != NULL ? pps_ovh_hook_enter(PPS_OVH_EXECUTOR_END_HOOK) : 0;
@@ -90,6 +117,8 @@ pps_parallel_executor_end(QueryDesc *queryDesc)
 			pg_atomic_fetch_add_u64(&pps_shared->parallel_queries_total, 1);
 			pg_atomic_fetch_add_u64(&pps_shared->parallel_planned_total, c.planned);
 			pg_atomic_fetch_add_u64(&pps_shared->parallel_launched_total, c.launched);
+			if (pps_attribution && pps_pqueries_table.sh != NULL)
+				pps_parallel_attribute(queryDesc, &c);
 		}
 	}
 

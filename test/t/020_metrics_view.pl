@@ -92,6 +92,8 @@ restart_with_cluster_name($node, $cluster_name);
 $node->safe_psql('postgres',
 	PostgreSQL::Test::Utils::slurp_file("$FindBin::RealBin/../workloads/parallel_churn.sql"));
 $node->safe_psql('postgres', 'SELECT pps_churn_setup()');
+# one parallel query, so that the per-query families have a row
+$node->safe_psql('postgres', 'SELECT pps_parallel_churn(1, 2)');
 my $s = $node->background_psql('postgres');
 $s->set_query_timer_restart();
 poll_session($s, $local_sources_active, 't');
@@ -262,6 +264,8 @@ cmp_ok(metric('pg_postmaster_stats_reset_time_seconds'), '>', $reset0,
 	'pg_postmaster_stats_reset() moves pg_postmaster_stats_reset_time_seconds');
 is(metric('pg_postmaster_connections_total') . ' ' . metric('pg_postmaster_connections_setup_seconds_count'),
 	'0 0', 'and counters start again from 0');
+# the reset emptied the per-query table too: one parallel query refills it
+$node->safe_psql('postgres', 'SELECT pps_parallel_churn(1, 2)');
 
 # ---- label values arrive escaped ------------------------------------------------------
 
