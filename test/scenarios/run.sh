@@ -51,6 +51,7 @@ if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
 	. "$REPO/test/lib/install-deps.sh"
 	pps_install_packages
 	pps_build_install "$REPO" >&2
+	pps_build_install_fixtures "$REPO" >&2
 fi
 
 OUT=${OUT_DIR:-$(mktemp -d /tmp/pps_scenarios.XXXXXX)}
