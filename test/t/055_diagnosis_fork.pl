@@ -1,0 +1,220 @@
+# The diagnosis of the postmaster's own limits, driven by real conditions:
+#   (a) a postmaster whose every fork is expensive (the test fixture
+#       test/fatfork maps and touches private memory in it, so fork copies
+#       megabytes of page tables) under pgbench -C -c 4 gives
+#       postmaster_saturated, and its remedy names huge pages;
+#   (b) a storm with the postmaster pinned to one CPU next to busy loops
+#       pinned there too gives postmaster_cpu_starved;
+#   (c) an idle server, a plain pgbench -S run and pgbench -C at 5
+#       connections/s give no finding above info.
+# Each finding's since and samples are checked against the history: since
+# is a sample of the window lying in the workload, samples counts samples
+# of the workload only; evidence is keyed by columns of its source views.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use PpsTest;
+use Test::More;
+
+# 2 GiB make each fork copy 4 MiB of page tables (one 8-byte entry per
+# 4 KiB page): tens of milliseconds per fork, far more than a backend costs.
+my $fat_mb = $ENV{PPS_FATFORK_MB} // 2048;
+my $select1 = "$FindBin::RealBin/../workloads/select1.sql";
+my %rank = (info => 0, warning => 1, critical => 2);
+
+my $pkglib = `pg_config --pkglibdir`;
+chomp $pkglib;
+if (!-f "$pkglib/pps_test_fatfork.so")
+{
+	fail("the test fixture $pkglib/pps_test_fatfork.so is installed "
+		  . '(test/run-tests.sh installs it; by hand: make -C test/fatfork install)');
+	done_testing();
+	exit;
+}
+
+sub now_ts { return $_[0]->safe_psql('postgres', 'SELECT clock_timestamp()'); }
+
+# wait until the sampler has taken $n more samples
+sub wait_samples
+{
+	my ($node, $n) = @_;
+	my $s0 = $node->safe_psql('postgres', 'SELECT samples_total FROM pg_postmaster_stats');
+	my $want = $s0 + $n;
+	$node->poll_query_until('postgres',
+		"SELECT samples_total >= $want FROM pg_postmaster_stats")
+	  or die "no $n new samples";
+}
+
+# The findings over the window from $t0 to now, as a list of hashes.
+sub diagnose
+{
+	my ($node, $t0) = @_;
+	my $json = $node->safe_psql('postgres', qq{
+		SELECT coalesce(json_agg(d), '[]') FROM pg_postmaster_stats_diagnose(
+			clock_timestamp() - '$t0'::timestamptz) d});
+	my $rows = decode_json($json);
+	note(sprintf('  %s %s since %s, %d samples: %s | remedy: %s | evidence %s',
+			$_->{finding}, $_->{severity}, $_->{since}, $_->{samples},
+			$_->{summary}, $_->{remedy} // '', encode_json($_->{evidence} // {})))
+	  for @$rows;
+	return $rows;
+}
+
+sub above_info { return grep { $rank{ $_->{severity} } > 0 } @{ $_[0] }; }
+sub finding { my ($rows, $id) = @_; return (grep { $_->{finding} eq $id } @$rows)[0]; }
+
+# The history of the window, one line per sample: what the findings rest on.
+sub note_history
+{
+	my ($node, $t0, $t1) = @_;
+	note($node->safe_psql('postgres', qq{
+		SELECT string_agg(format('  %s conn/s %s cpu %s%% wait %s%% fork %s ms queue %s pt %s MiB',
+			to_char("time", 'HH24:MI:SS'), round(connections_per_s::numeric, 1),
+			round(postmaster_cpu_pct::numeric, 1), round(postmaster_cpu_wait_pct::numeric, 1),
+			round((fork_avg_seconds * 1000)::numeric, 1), accept_queue_depth,
+			round(postmaster_pagetable_bytes / 1048576.0, 1)), E'\n' ORDER BY "time")
+		  FROM pg_postmaster_stats_history WHERE "time" > '$t0' AND "time" <= '$t1'}));
+}
+
+# since and samples against the history: the finding held only in samples
+# that cover the workload (from $w0 to $w1), in at least half of them, and
+# since is one of those samples.  Evidence keys are columns of source_views.
+sub check_finding
+{
+	my ($node, $row, $w0, $w1, $what) = @_;
+	my $id = $row->{finding};
+	my ($in_workload, $since_ok) = split /\|/, $node->safe_psql('postgres', qq{
+		SELECT count(*),
+		       count(*) FILTER (WHERE "time" = '$row->{since}'::timestamptz)
+		  FROM pg_postmaster_stats_history
+		 WHERE "time" > '$w0' AND "time" - interval_seconds * interval '1 s' < '$w1'});
+	is($since_ok, '1', "$what: $id since is a sample of the workload");
+	cmp_ok($row->{samples}, '<=', $in_workload,
+		"$what: $id held in at most the workload's $in_workload samples");
+	cmp_ok($row->{samples}, '>=', $in_workload / 2,
+		"$what: $id held in at least half of the workload's $in_workload samples");
+	my $after_since = $node->safe_psql('postgres', qq{
+		SELECT count(*) FROM pg_postmaster_stats_history
+		 WHERE "time" >= '$row->{since}' AND "time" - interval_seconds * interval '1 s' < '$w1'});
+	cmp_ok($row->{samples}, '>=', 1, "$what: $id held in at least one sample");
+	cmp_ok($after_since, '>=', 1, "$what: $id since is not after the workload");
+
+	my $views = join(',', map { "'$_'" } @{ $row->{source_views} });
+	my $unknown = $node->safe_psql('postgres', qq{
+		SELECT coalesce(string_agg(k, ', '), '') FROM jsonb_object_keys('@{[ encode_json($row->{evidence} // {}) =~ s/'/''/gr ]}'::jsonb) k
+		 WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+			WHERE a.attrelid IN (SELECT to_regclass(v) FROM unnest(ARRAY[$views]::text[]) v)
+			  AND a.attname = k AND a.attnum > 0)});
+	is($unknown, '', "$what: $id evidence is keyed by columns of its source views");
+}
+
+# ---- (a) expensive forks ---------------------------------------------------
+
+my $fat = pps_node('fatfork',
+	shared_preload_libraries => "'pps_test_fatfork, pg_postmaster_stats'",
+	'pps_test_fatfork.size_mb' => $fat_mb,
+	'pps_test_fatfork.hugepage' => 'off');
+my $pm = $fat->safe_psql('postgres', 'SELECT postmaster_pid FROM pg_postmaster_stats');
+my ($vmpte) = (slurp_file("/proc/$pm/status") =~ /^VmPTE:\s+(\d+) kB/m);
+cmp_ok($vmpte, '>=', $fat_mb * 2 * 0.9,
+	"the fixture's $fat_mb MiB give the postmaster page tables of about $fat_mb * 2 kB ($vmpte kB)");
+wait_samples($fat, 2);
+
+my $t0 = now_ts($fat);
+$fat->command_ok(
+	[ 'pgbench', '-n', '-C', '-c', '4', '-j', '2', '-T', '10', '-f', $select1, 'postgres' ],
+	'pgbench -C -c 4 against the postmaster with expensive forks');
+my $t1 = now_ts($fat);
+wait_samples($fat, 1);
+note_history($fat, $t0, now_ts($fat));
+my $rows = diagnose($fat, $t0);
+my $sat = finding($rows, 'postmaster_saturated');
+ok($sat, 'expensive forks: postmaster_saturated');
+SKIP:
+{
+	skip 'no postmaster_saturated row', 8 unless $sat;
+	cmp_ok($rank{ $sat->{severity} }, '>', 0, "postmaster_saturated is above info ($sat->{severity})");
+	like($sat->{remedy}, qr/huge page/i,
+		'its remedy names huge pages (the page tables fork copies are large)');
+	check_finding($fat, $sat, $t0, $t1, 'expensive forks');
+}
+ok(!finding($rows, 'postmaster_cpu_starved'),
+	'expensive forks: not postmaster_cpu_starved (the postmaster mostly runs, it does not wait)');
+ok(!finding($rows, 'slow_authentication'),
+	'expensive forks: not slow_authentication (the time is in the postmaster)');
+$fat->stop;
+
+# ---- (c) healthy: idle, pgbench -S, pgbench -C at a low rate -----------------
+
+my $node = pps_node('plain', max_connections => 20);
+$node->command_ok([ 'pgbench', '-i', '-q', '-s', '1', 'postgres' ], 'pgbench -i');
+wait_samples($node, 3);
+
+$t0 = now_ts($node);
+sleep 10;
+is(join(',', map { "$_->{finding}/$_->{severity}" } above_info(diagnose($node, $t0))),
+	'', 'idle server: no finding above info');
+
+$t0 = now_ts($node);
+$node->command_ok([ 'pgbench', '-n', '-S', '-c', '2', '-j', '2', '-T', '10', 'postgres' ],
+	'pgbench -S -c 2');
+wait_samples($node, 1);
+is(join(',', map { "$_->{finding}/$_->{severity}" } above_info(diagnose($node, $t0))),
+	'', 'pgbench -S: no finding above info');
+
+$t0 = now_ts($node);
+$node->command_ok(
+	[ 'pgbench', '-n', '-C', '--rate', '5', '-c', '1', '-T', '10', '-f', $select1, 'postgres' ],
+	'pgbench -C --rate 5');
+wait_samples($node, 1);
+note_history($node, $t0, now_ts($node));
+is(join(',', map { "$_->{finding}/$_->{severity}" } above_info(diagnose($node, $t0))),
+	'', 'pgbench -C at 5 connections/s: no finding above info');
+
+# ---- (b) the postmaster starved of CPU -----------------------------------------
+
+# The postmaster and two busy loops share CPU 0 (its children inherit the
+# affinity); pgbench runs on CPU 1, so the clients do not take CPU 0 too.
+$pm = $node->safe_psql('postgres', 'SELECT postmaster_pid FROM pg_postmaster_stats');
+my $pinned = system('taskset', '-p', '-c', '0', $pm) == 0;
+ok($pinned, 'taskset pins the postmaster to CPU 0');
+my @burners;
+for (1 .. 2)
+{
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	exec('taskset', '-c', '0', 'perl', '-e', 'my $t = time + 40; 1 while time < $t')
+	  if $pid == 0;
+	push @burners, $pid;
+}
+sleep 2;
+$t0 = now_ts($node);
+$node->command_ok(
+	[ 'taskset', '-c', '1', 'pgbench', '-n', '-C', '-c', '4', '-j', '2', '-T', '10',
+	  '-f', $select1, 'postgres' ],
+	'pgbench -C -c 4 with the postmaster sharing CPU 0 with two busy loops');
+$t1 = now_ts($node);
+wait_samples($node, 1);
+kill 'KILL', @burners;
+waitpid($_, 0) for @burners;
+note_history($node, $t0, now_ts($node));
+$rows = diagnose($node, $t0);
+my $starved = finding($rows, 'postmaster_cpu_starved');
+ok($starved, 'postmaster pinned next to a busy loop: postmaster_cpu_starved');
+SKIP:
+{
+	skip 'no postmaster_cpu_starved row', 7 unless $starved;
+	cmp_ok($rank{ $starved->{severity} }, '>', 0,
+		"postmaster_cpu_starved is above info ($starved->{severity})");
+	check_finding($node, $starved, $t0, $t1, 'starved');
+}
+ok(!finding($rows, 'postmaster_saturated'),
+	'starved: not postmaster_saturated (it waits for a CPU, its loop is not the limit)');
+
+$node->stop;
+done_testing();
