@@ -3,7 +3,7 @@
 #       test/fatfork maps and touches private memory in it, so fork copies
 #       megabytes of page tables) under pgbench -C -c 4 gives
 #       postmaster_saturated, and its remedy names huge pages;
-#   (b) a storm with the postmaster pinned to one CPU next to busy loops
+#   (b) a storm with the postmaster pinned to one CPU next to a busy loop
 #       pinned there too gives postmaster_cpu_starved;
 #   (c) an idle server, a plain pgbench -S run and pgbench -C at 5
 #       connections/s give no finding above info.
@@ -178,30 +178,27 @@ is(join(',', map { "$_->{finding}/$_->{severity}" } above_info(diagnose($node, $
 
 # ---- (b) the postmaster starved of CPU -----------------------------------------
 
-# The postmaster and two busy loops share CPU 0 (its children inherit the
+# The postmaster and a busy loop share CPU 0 (its children inherit the
 # affinity); pgbench runs on CPU 1, so the clients do not take CPU 0 too.
+# The postmaster then waits for the CPU about 85 % of the time it is
+# runnable (a second busy loop changes nothing).
 $pm = $node->safe_psql('postgres', 'SELECT postmaster_pid FROM pg_postmaster_stats');
 my $pinned = system('taskset', '-p', '-c', '0', $pm) == 0;
 ok($pinned, 'taskset pins the postmaster to CPU 0');
-my @burners;
-for (1 .. 2)
-{
-	my $pid = fork();
-	die "fork: $!" unless defined $pid;
-	exec('taskset', '-c', '0', 'perl', '-e', 'my $t = time + 40; 1 while time < $t')
-	  if $pid == 0;
-	push @burners, $pid;
-}
+my $burner = fork();
+die "fork: $!" unless defined $burner;
+exec('taskset', '-c', '0', 'perl', '-e', 'my $t = time + 40; 1 while time < $t')
+  if $burner == 0;
 sleep 2;
 $t0 = now_ts($node);
 $node->command_ok(
 	[ 'taskset', '-c', '1', 'pgbench', '-n', '-C', '-c', '4', '-j', '2', '-T', '10',
 	  '-f', $select1, 'postgres' ],
-	'pgbench -C -c 4 with the postmaster sharing CPU 0 with two busy loops');
+	'pgbench -C -c 4 with the postmaster sharing CPU 0 with a busy loop');
 $t1 = now_ts($node);
 wait_samples($node, 1);
-kill 'KILL', @burners;
-waitpid($_, 0) for @burners;
+kill 'KILL', $burner;
+waitpid($burner, 0);
 note_history($node, $t0, now_ts($node));
 $rows = diagnose($node, $t0);
 my $starved = finding($rows, 'postmaster_cpu_starved');
