@@ -67,11 +67,7 @@ HAS_CPU_WAIT=t
 measure() {
 	local secs
 	wait_samples "$PORT" 2
-	storm_step "$PORT" "$FF_CLIENTS" "$FF_SECONDS"
-	IFS='|' read -r F_rate F_cpu F_wait F_qmax F_qmed F_p99 F_fork F_forks F_n <<<"$(step_ours "$PORT" "$STEP_T0" "$STEP_T1")"
-	[[ $EBPF == t ]] || F_fork=n/a
-	F_pte=$(hist "$PORT" "$STEP_T0" "$STEP_T1" "max(postmaster_pagetable_bytes)")
-	F_vmpte=$(awk '/^VmPTE:/ { print $2 * 1024 }' "/proc/$PM_PID/status")
+	storm_figures "$PORT" "$FF_CLIENTS" "$FF_SECONDS"
 	F_thp=$(awk '/^AnonHugePages:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$PM_PID/smaps_rollup")
 	F_conn_ms=$(sed -n -E 's/^average connection time = ([0-9.]+) ms/\1/p' "$WORK/step.out")
 	read -r F_pcpu F_pwait _ <<<"$STEP_PROC"
