@@ -9,13 +9,17 @@ OBJS = \
 	src/pps_shmem.o \
 	src/pps_shmem_save.o \
 	src/pps_sql.o \
+	src/pps_sql_diagnosis.o \
+	src/pps_sql_diagnosis_rules.o \
 	src/pps_sql_replay.o \
 	src/pps_try.o \
 	src/pps_worker.o \
 	src/pps_worker_bpf.o \
+	src/pps_worker_cgroup.o \
 	src/pps_worker_replay.o \
 	src/source_accept.o \
 	src/source_bgworkers.o \
+	src/source_cgroup.o \
 	src/source_children.o \
 	src/source_connsetup.o \
 	src/source_limits_read.o \
@@ -35,7 +39,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 
 # pg_regress runs against its own temporary instance with the library preloaded
-REGRESS = setup api guc privileges
+REGRESS = setup api guc privileges diagnosis
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
 
 TAP_TESTS = 1

@@ -17,6 +17,7 @@ ALTER SYSTEM SET pg_postmaster_stats.sample_interval = 'often';
 ALTER SYSTEM SET pg_postmaster_stats.history_size = 5;
 ALTER SYSTEM SET pg_postmaster_stats.history_size = 10000000;
 ALTER SYSTEM SET pg_postmaster_stats.enabled = 'maybe';
+ALTER SYSTEM SET pg_postmaster_stats.cgroup_cpu_dir = 'sys/fs/cgroup';
 
 -- Valid values are accepted, with units.
 ALTER SYSTEM SET pg_postmaster_stats.sample_interval = '2s';

@@ -53,7 +53,13 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_current(
     OUT zombies integer,
     OUT samples_total bigint,
     OUT worker_starts_total bigint,
-    OUT stats_reset timestamptz)
+    OUT stats_reset timestamptz,
+    -- cgroup CPU
+    OUT cgroup_cpu_limit_cores float8,
+    OUT cgroup_throttled_periods_pct float8,
+    OUT cgroup_throttled_seconds_per_s float8,
+    OUT cgroup_throttled_periods_total bigint,
+    OUT cgroup_throttled_seconds_total float8)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_current'
 LANGUAGE C VOLATILE STRICT;
@@ -120,7 +126,11 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_history(
     OUT startup_cpu_pct float8,
     OUT replay_headroom float8,
     OUT wal_generated_bytes_per_s float8,
-    OUT sampler_cpu_us float8)
+    OUT sampler_cpu_us float8,
+    -- cgroup CPU
+    OUT cgroup_cpu_limit_cores float8,
+    OUT cgroup_throttled_periods_pct float8,
+    OUT cgroup_throttled_seconds_per_s float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_history'
 LANGUAGE C VOLATILE STRICT;
@@ -368,6 +378,51 @@ GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_replay() TO pg_monitor
 GRANT SELECT ON @extschema@.pg_postmaster_stats_replay TO pg_monitor;
 
 -- ====================================================================
+-- Diagnosis: which findings hold over a window of the history, since when,
+-- and what to change (docs/diagnosis.md).  Computed at query time.
+-- ====================================================================
+CREATE FUNCTION @extschema@.pg_postmaster_stats_diagnose(
+    window_length interval DEFAULT '1 minute',
+    OUT finding text,
+    OUT severity text,
+    OUT since timestamptz,
+    OUT samples integer,
+    OUT summary text,
+    OUT evidence jsonb,
+    OUT remedy text,
+    OUT source_views text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_diagnose'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules(
+    OUT finding text,
+    OUT severity text,
+    OUT min_samples integer,
+    OUT threshold text,
+    OUT value float8,
+    OUT unit text,
+    OUT setting text,
+    OUT rule text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_postmaster_stats_diagnosis_rules'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW @extschema@.pg_postmaster_stats_diagnosis AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_diagnose('1 minute');
+CREATE VIEW @extschema@.pg_postmaster_stats_diagnosis_rules AS
+    SELECT * FROM @extschema@.pg_postmaster_stats_diagnosis_rules();
+COMMENT ON VIEW @extschema@.pg_postmaster_stats_diagnosis IS
+    'What limits the server over the last minute: one row per finding, most severe first';
+
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules() TO pg_monitor;
+GRANT SELECT ON @extschema@.pg_postmaster_stats_diagnosis,
+                @extschema@.pg_postmaster_stats_diagnosis_rules TO pg_monitor;
+
+-- ====================================================================
 -- BEGIN pg_postmaster_stats_metrics: every metric, Prometheus style
 --
 -- One row per sample: name in Prometheus naming (counters end in _total;
@@ -424,7 +479,11 @@ WITH sources AS MATERIALIZED (
         ('connection_setup', 'pg_postmaster_connections_auth_failures_total', '{}', c.auth_failures_total, 'counter'),
         ('ebpf', 'pg_postmaster_children_forked_total', '{}', c.forks_total, 'counter'),
         ('ebpf', 'pg_postmaster_children_reaped_total', '{}', c.reaps_total, 'counter'),
-        ('ebpf', 'pg_postmaster_children_zombies', '{}', c.zombies, 'gauge')
+        ('ebpf', 'pg_postmaster_children_zombies', '{}', c.zombies, 'gauge'),
+        -- cgroup CPU: the cgroup's own counters; no limit row without a quota
+        ('cgroup_cpu', 'pg_postmaster_cgroup_cpu_limit_cores', '{}', c.cgroup_cpu_limit_cores, 'gauge'),
+        ('cgroup_cpu', 'pg_postmaster_cgroup_throttled_periods_total', '{}', c.cgroup_throttled_periods_total, 'counter'),
+        ('cgroup_cpu', 'pg_postmaster_cgroup_throttled_seconds_total', '{}', c.cgroup_throttled_seconds_total, 'counter')
         ) AS v
     UNION ALL
     SELECT v.*
@@ -543,6 +602,15 @@ WITH sources AS MATERIALIZED (
         ('pg_postmaster_standby_replay_lag_seconds', r.replay_lag_seconds)
         ) AS v(name, value)
      WHERE r.kind OPERATOR(pg_catalog.=) 'standby'
+    UNION ALL
+    -- one series per finding: 1 while it holds over the last minute, else 0
+    SELECT NULL, 'pg_postmaster_diagnosis_active',
+           pg_catalog.jsonb_build_object('finding', r.finding, 'severity', r.severity),
+           CASE WHEN d.finding IS NULL THEN 0 ELSE 1 END, 'gauge'
+      FROM (SELECT DISTINCT rr.finding, rr.severity
+              FROM @extschema@.pg_postmaster_stats_diagnosis_rules() rr) r
+      LEFT JOIN @extschema@.pg_postmaster_stats_diagnosis d
+        ON d.finding OPERATOR(pg_catalog.=) r.finding
 )
 SELECT m.name, m.labels, m.value, m.kind
   FROM m

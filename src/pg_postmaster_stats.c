@@ -34,6 +34,7 @@ bool		pps_enabled = true;
 bool		pps_snapshot_probe_enabled = true;
 bool		pps_ebpf_enabled = true;
 char	   *pps_ebpf_loader = NULL;
+char	   *pps_cgroup_cpu_dir = NULL;
 
 #ifndef PPS_BPF_LOADER_PATH
 #define PPS_BPF_LOADER_PATH ""
@@ -57,6 +58,16 @@ pps_shmem_startup_hook(void)
 	if (pps_prev_shmem_startup_hook)
 		pps_prev_shmem_startup_hook();
 	pps_shmem_startup();
+}
+
+/* cgroup_cpu_dir: empty, or an absolute path (the sampler's cwd is the data directory) */
+static bool
+pps_check_cgroup_cpu_dir(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || (*newval)[0] == '/')
+		return true;
+	GUC_check_errdetail("pg_postmaster_stats.cgroup_cpu_dir must be empty or an absolute path.");
+	return false;
 }
 
 static void
@@ -98,11 +109,57 @@ pps_define_gucs(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_busy_pct",
+							"Diagnosis: share of the time the postmaster is on or waiting for a CPU that makes it saturated.",
+							"postmaster_saturated holds when postmaster_cpu_pct + postmaster_cpu_wait_pct reaches it while connections arrive.",
+							&pps_diag_busy_pct,
+							90, 50, 100,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_setup_ms",
+							"Diagnosis: connection setup time (p99, fork to authenticated) that is slow.",
+							NULL,
+							&pps_diag_setup_ms,
+							100, 1, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_headroom_pct",
+							"Diagnosis: headroom of a limit, in percent, under which limit_near holds.",
+							NULL,
+							&pps_diag_headroom_pct,
+							10, 1, 99,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_postmaster_stats.diagnosis_churn_per_s",
+							"Diagnosis: connections per second of short sessions that make connection_churn.",
+							NULL,
+							&pps_diag_churn_per_s,
+							20, 1, 1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_postmaster_stats.cgroup_cpu_dir",
+							   "Directory of the postmaster's CPU cgroup, when it is not where /proc/self/mountinfo says.",
+							   "Empty (the default): found from /proc/<postmaster pid>/cgroup and /proc/self/mountinfo. "
+							   "For containers that mount their cgroup elsewhere, and for tests; v1 or v2 is told by the files in it.",
+							   &pps_cgroup_cpu_dir,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   pps_check_cgroup_cpu_dir, NULL, NULL);
+
 	/* PGC_POSTMASTER variables can only be created while preloading */
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("pg_postmaster_stats.history_size",
 								"Number of samples kept in the shared-memory history.",
-								"Each sample takes 512 bytes of shared memory; the default keeps an hour at one sample per second in 1.8 MiB.",
+								"Each sample takes 552 bytes of shared memory; the default keeps an hour at one sample per second in 1.9 MiB.",
 								&pps_history_size,
 								3600, 10, 604800,
 								PGC_POSTMASTER,

@@ -17,5 +17,12 @@ extern bool pps_enabled;		/* .enabled */
 extern bool pps_snapshot_probe_enabled; /* .snapshot_probe */
 extern bool pps_ebpf_enabled;	/* .ebpf */
 extern char *pps_ebpf_loader;	/* .ebpf_loader */
+extern char *pps_cgroup_cpu_dir;	/* .cgroup_cpu_dir: "" = find it */
+
+/* thresholds of the diagnosis an operator may set otherwise (.diagnosis_*) */
+extern int	pps_diag_busy_pct;
+extern int	pps_diag_setup_ms;
+extern int	pps_diag_headroom_pct;
+extern int	pps_diag_churn_per_s;
 
 #endif							/* PPS_GUC_H */

@@ -96,6 +96,7 @@ static const char *const pps_source_names[PPS_NUM_SOURCES] = {
 	[PPS_SRC_LIMITS] = "limits",
 	[PPS_SRC_EBPF] = "ebpf",
 	[PPS_SRC_REPLAY] = "replay",
+	[PPS_SRC_CGROUP_CPU] = "cgroup_cpu",
 };
 
 #define PPS_U64(f) {#f, PPS_COUNTER_U64, offsetof(PpsShared, f), 1}

@@ -32,6 +32,7 @@ typedef enum PpsSource
 	PPS_SRC_LIMITS,				/* the probe worker: headroom against limits */
 	PPS_SRC_EBPF,				/* eBPF programs: exact forks, exits, reaps */
 	PPS_SRC_REPLAY,				/* WAL replay / generation, walsenders */
+	PPS_SRC_CGROUP_CPU,			/* the postmaster's CPU cgroup: quota, throttling */
 	PPS_NUM_SOURCES
 } PpsSource;
 
@@ -50,6 +51,7 @@ typedef struct PpsSample
 	double		interval_seconds;
 	uint32		valid;			/* PPS_SRC_BIT() of sources that answered */
 	bool		has_rates;
+	int16		replay_state;	/* PpsReplayStateCode, for the diagnosis */
 
 	/* postmaster process */
 	double		pm_cpu_pct;
@@ -127,6 +129,13 @@ typedef struct PpsSample
 
 	/* the sampler's own CPU time for this tick */
 	double		sampler_cpu_us;
+
+	/* the postmaster's CPU cgroup (pps_worker_cgroup.c) */
+	double		cgroup_cpu_limit_cores; /* quota / period; NaN: no quota */
+	double		cgroup_throttled_periods_pct;	/* of periods elapsed */
+	double		cgroup_throttled_seconds_per_s;
+	int64		cgroup_throttled_periods_total; /* the cgroup's nr_throttled */
+	int64		cgroup_throttled_ns_total;	/* its throttled time */
 } PpsSample;
 
 /* A ring slot: seqlock counter, odd while the worker writes the sample. */

@@ -159,6 +159,7 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	PpsHistogramCopy hist;
 	uint32		worker_pid;
 	bool		bpf;
+	bool		cg;
 
 	tupdesc = pps_one_row_start(fcinfo, &s, &have);
 	bpf = have && HAS(&s, PPS_SRC_EBPF);
@@ -198,6 +199,13 @@ pg_postmaster_stats_current(PG_FUNCTION_ARGS)
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->worker_starts));
 	pps_row_put(&row, false,
 				TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&pps_shared->stats_reset)));
+	/* cgroup CPU: the cgroup's own cumulative counters, not reset by us */
+	cg = have && HAS(&s, PPS_SRC_CGROUP_CPU);
+	pps_row_float(&row, cg, s.cgroup_cpu_limit_cores);
+	pps_row_float(&row, cg, s.cgroup_throttled_periods_pct);
+	pps_row_float(&row, cg, s.cgroup_throttled_seconds_per_s);
+	pps_row_int8(&row, cg, s.cgroup_throttled_periods_total);
+	pps_row_float(&row, cg && s.cgroup_throttled_ns_total >= 0, s.cgroup_throttled_ns_total / 1e9);
 	pps_row_check(&row);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
@@ -217,6 +225,7 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	bool		lim = HAS(s, PPS_SRC_LIMITS);
 	bool		bpf = HAS(s, PPS_SRC_EBPF);
 	bool		rep = HAS(s, PPS_SRC_REPLAY);
+	bool		cg = HAS(s, PPS_SRC_CGROUP_CPU);
 
 	pps_row_start(&row, tupdesc);
 	pps_row_put(&row, false, TimestampTzGetDatum(s->time));
@@ -282,6 +291,10 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	pps_row_float(&row, rep, s->replay_headroom);
 	pps_row_float(&row, rep, s->wal_generated_bytes_per_s);
 	pps_row_float(&row, true, s->sampler_cpu_us);
+	/* cgroup CPU */
+	pps_row_float(&row, cg, s->cgroup_cpu_limit_cores);
+	pps_row_float(&row, cg, s->cgroup_throttled_periods_pct);
+	pps_row_float(&row, cg, s->cgroup_throttled_seconds_per_s);
 	pps_row_check(&row);
 	tuplestore_putvalues(store, tupdesc, row.values, row.nulls);
 }

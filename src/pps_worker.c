@@ -41,6 +41,7 @@
 #include "pps_shmem.h"
 #include "pps_worker.h"
 #include "pps_worker_bpf.h"
+#include "pps_worker_cgroup.h"
 #include "pps_worker_replay.h"
 #include "source_accept.h"
 #include "source_bgworkers.h"
@@ -511,6 +512,7 @@ pps_worker_tick(void)
 	pps_config_reloaded = false;
 	pps_wbpf_sample(&s, seconds);
 	pps_wreplay_sample(&s, seconds);
+	pps_wcgroup_sample(&s, seconds);
 
 	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
 	pps_shmem_ring_append(&s);

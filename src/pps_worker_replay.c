@@ -109,6 +109,7 @@ pps_wreplay_sample(PpsSample *s, double seconds)
 	s->replay_lag_seconds = s->replay_rate_bytes_per_s = get_float8_nan();
 	s->startup_cpu_pct = s->replay_headroom = get_float8_nan();
 	s->wal_generated_bytes_per_s = get_float8_nan();
+	s->replay_state = PPS_REPLAY_UNKNOWN;
 
 	if (!pps_replay_read(&cur, err, sizeof(err)))
 	{
@@ -128,6 +129,7 @@ pps_wreplay_sample(PpsSample *s, double seconds)
 	s->startup_cpu_pct = st.startup_cpu_pct;
 	s->replay_headroom = st.headroom;
 	s->wal_generated_bytes_per_s = st.wal_generated_bytes_per_s;
+	s->replay_state = (int16) st.state;
 
 	/* after a gap (first tick, collection re-enabled) the detail was overwritten */
 	pps_wreplay_report(&cur, !s->has_rates);

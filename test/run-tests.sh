@@ -32,7 +32,31 @@ pps_install_packages
 # logs, summary rows and the scratch copies of the tree
 RESULTS_DIR=$(mktemp -d /tmp/pps-tests.XXXXXX)
 chmod 755 "$RESULTS_DIR"
-trap 'rm -rf "$RESULTS_DIR"' EXIT
+
+# ---- cgroup for test/t/018_cgroup_cpu.pl ----
+# As root, with the cgroup v1 cpu controller mounted: a cgroup pps_test that
+# the test user may create cgroups in and move its own postmaster into and
+# back out of (v1 lets a process be moved by its own user into a cgroup
+# whose cgroup.procs that user may write).  Removed at the end, with any
+# cgroup a failed test left in it.
+PPS_CGROUP_DIR=
+if [ "$(id -u)" -eq 0 ]; then
+	cpu_mnt=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
+		if ($(i + 1) == "cgroup" && ("," $(i + 3) ",") ~ /,cpu,/) { print $5; exit } }' /proc/self/mountinfo)
+	if [ -n "$cpu_mnt" ] && mkdir -p "$cpu_mnt/pps_test"; then
+		PPS_CGROUP_DIR=$cpu_mnt/pps_test
+		chown "$TEST_USER" "$PPS_CGROUP_DIR" "$PPS_CGROUP_DIR/cgroup.procs" "$PPS_CGROUP_DIR/tasks"
+	fi
+fi
+pps_cleanup()
+{
+	if [ -n "$PPS_CGROUP_DIR" ] && [ -d "$PPS_CGROUP_DIR" ]; then
+		find "$PPS_CGROUP_DIR" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
+		rmdir "$PPS_CGROUP_DIR" || echo "could not remove $PPS_CGROUP_DIR (processes still in it?)" >&2
+	fi
+	rm -rf "$RESULTS_DIR"
+}
+trap pps_cleanup EXIT
 
 # pg_regress's and prove's summary lines, from the major's test log
 pps_regress_summary()

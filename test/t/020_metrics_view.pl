@@ -56,9 +56,13 @@ sub expected_families
 	my %active = map { $_ => 1 } split /\n/,
 	  $session->query_safe('SELECT source FROM pg_postmaster_stats_sources WHERE active');
 	my $sampled = $session->query_safe('SELECT samples_total > 0 FROM pg_postmaster_stats') eq 't';
+	# the cgroup CPU limit exists only where a quota applies
+	my $quota = $session->query_safe(
+		'SELECT cgroup_cpu_limit_cores IS NOT NULL FROM pg_postmaster_stats') eq 't';
 	return join(' ', sort grep {
 		($spec->{$_}{source} eq 'always' || $active{ $spec->{$_}{source} })
 		  && ($sampled || $_ ne 'pg_postmaster_sampler_last_sample_time_seconds')
+		  && ($quota || $_ ne 'pg_postmaster_cgroup_cpu_limit_cores')
 	} keys %$spec);
 }
 
