@@ -68,12 +68,15 @@ sub diagnose
 
 sub above_info { return grep { $rank{ $_->{severity} } > 0 } @{ $_[0] }; }
 
-# The findings above info, sorted, without accept_backlog: whether a sample
-# catches a connection in the listen queue under a few clients is chance.
+# The findings above info, sorted, without accept_backlog (whether a sample
+# catches a connection in the listen queue under a few clients is chance)
+# and without the other findings named in @optional.
 sub findings_of
 {
+	my ($rows, @optional) = @_;
+	my %skip = map { $_ => 1 } ('accept_backlog', @optional);
 	return join(',', sort map { $_->{finding} }
-		  grep { $_->{finding} ne 'accept_backlog' } above_info($_[0]));
+		  grep { !$skip{ $_->{finding} } } above_info($rows));
 }
 sub finding { my ($rows, $id) = @_; return (grep { $_->{finding} eq $id } @$rows)[0]; }
 
@@ -165,11 +168,12 @@ SKIP:
 	}
 	check_finding($fat, $sat, $t0, $t1, 'expensive forks');
 }
-# every connection lives for one SELECT: churn too; not postmaster_cpu_starved
-# (the postmaster mostly runs, it does not wait), nor slow_authentication
-# (the time is in the postmaster)
-is(findings_of($rows), 'connection_churn,postmaster_saturated',
-	'expensive forks: exactly postmaster_saturated and connection_churn above info (accept_backlog aside)');
+# not postmaster_cpu_starved (the postmaster mostly runs, it does not wait),
+# nor slow_authentication (the time is in the postmaster).  connection_churn
+# depends on whether this machine's rate (20 to 50 connections/s) reaches
+# the rule's churn_per_s: not checked here.
+is(findings_of($rows, 'connection_churn'), 'postmaster_saturated',
+	'expensive forks: exactly postmaster_saturated above info (accept_backlog and connection_churn aside)');
 like($fat->safe_psql('postgres', q{SELECT string_agg(finding, ',') FROM pg_postmaster_stats_diagnosis}),
 	qr/\bpostmaster_saturated\b/, 'the view (the last minute) has postmaster_saturated too');
 $fat->stop;
