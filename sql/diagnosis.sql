@@ -12,6 +12,8 @@ SELECT * FROM pg_postmaster_stats_diagnose('0 seconds');
 SELECT * FROM pg_postmaster_stats_diagnose('-1 minute');
 SELECT * FROM pg_postmaster_stats_diagnose('400 days');
 SELECT count(*) FROM pg_postmaster_stats_diagnose(NULL);
+-- A window that ends before the history began holds no sample, so no finding.
+SELECT count(*) FROM pg_postmaster_stats_diagnose('1 hour', now() - interval '1 day');
 
 -- The view is the last minute; every row is a known finding, ordered most
 -- severe first, with its figures.  This idle instance has none above info.

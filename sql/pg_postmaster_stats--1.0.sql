@@ -383,6 +383,7 @@ GRANT SELECT ON @extschema@.pg_postmaster_stats_replay TO pg_monitor;
 -- ====================================================================
 CREATE FUNCTION @extschema@.pg_postmaster_stats_diagnose(
     window_length interval DEFAULT '1 minute',
+    window_end timestamptz DEFAULT NULL,
     OUT finding text,
     OUT severity text,
     OUT since timestamptz,
@@ -393,7 +394,7 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_diagnose(
     OUT source_views text[])
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_postmaster_stats_diagnose'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules(
     OUT finding text,
@@ -415,9 +416,9 @@ CREATE VIEW @extschema@.pg_postmaster_stats_diagnosis_rules AS
 COMMENT ON VIEW @extschema@.pg_postmaster_stats_diagnosis IS
     'What limits the server over the last minute: one row per finding, most severe first';
 
-REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_diagnose(interval, timestamptz) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.pg_postmaster_stats_diagnosis_rules() TO pg_monitor;
 GRANT SELECT ON @extschema@.pg_postmaster_stats_diagnosis,
                 @extschema@.pg_postmaster_stats_diagnosis_rules TO pg_monitor;

@@ -161,8 +161,9 @@ pps_diag_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsDiagResult *r,
 Datum
 pg_postmaster_stats_diagnose(PG_FUNCTION_ARGS)
 {
-	Interval   *window = PG_GETARG_INTERVAL_P(0);
-	double		window_s = pps_interval_seconds(window);
+	Interval   *window;
+	double		window_s;
+	TimestampTz to;
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
 	PpsSample  *hist;
@@ -178,6 +179,16 @@ pg_postmaster_stats_diagnose(PG_FUNCTION_ARGS)
 	double		cost,
 				slow_cost;
 
+	/* not STRICT, for the default end: a NULL window is no diagnosis */
+	if (PG_ARGISNULL(0))
+	{
+		pps_srf_start(fcinfo, &store);
+		return (Datum) 0;
+	}
+	window = PG_GETARG_INTERVAL_P(0);
+	window_s = pps_interval_seconds(window);
+	to = PG_ARGISNULL(1) ? GetCurrentTimestamp() : PG_GETARG_TIMESTAMPTZ(1);
+
 	if (!(window_s > 0) || window_s > PPS_DIAG_MAX_WINDOW_S)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -192,7 +203,10 @@ pg_postmaster_stats_diagnose(PG_FUNCTION_ARGS)
 	pps_shmem_sources_read(sources);
 	pps_diag_baselines(hist, n, &ctx);
 
-	from = GetCurrentTimestamp() - (TimestampTz) (window_s * USECS_PER_SEC);
+	/* the window's samples: [first, n) once the ones after its end are cut */
+	from = to - (TimestampTz) (window_s * USECS_PER_SEC);
+	while (n > 0 && hist[n - 1].time > to)
+		n--;
 	for (first = 0; first < n && hist[first].time < from; first++)
 		;
 

@@ -365,6 +365,13 @@ describe_accept_backlog(const PpsDiagHeld *h, PpsDiagText *out)
 	int32		peak = MAXI(h, accept_queue_depth);
 	int32		max = MAXI(h, accept_queue_max);
 	double		busy = HAVG(h, pm_cpu_pct) + HAVG(h, pm_cpu_wait_pct);
+	double		conn = HAVG(h, connections_per_s);
+	int			stalled = 0;
+
+	/* samples where clients waited and the postmaster accepted none */
+	for (int i = 0; i < h->n; i++)
+		if (h->samples[i]->has_rates && h->samples[i]->connections_per_s == 0)
+			stalled++;
 
 	appendStringInfo(&out->summary,
 					 "up to %d connections (of a queue of %d) waited for the postmaster to accept them during ",
@@ -376,12 +383,27 @@ describe_accept_backlog(const PpsDiagHeld *h, PpsDiagText *out)
 	pps_ev_num(&out->evidence, "accept_queue_max", max);
 	pps_ev_num(&out->evidence, "postmaster_cpu_pct", HAVG(h, pm_cpu_pct));
 	pps_ev_num(&out->evidence, "postmaster_cpu_wait_pct", HAVG(h, pm_cpu_wait_pct));
+	pps_ev_num(&out->evidence, "connections_per_s", conn);
+
+	/*
+	 * A postmaster that accepted connections in every one of these samples
+	 * is neither stopped nor blocked: under a storm, a connection arriving
+	 * just before a sample is the arrival rate showing, whatever the CPU
+	 * figures.
+	 */
 	if (!isnan(busy) && busy >= pps_diag_busy_pct)
 		appendStringInfoString(&out->remedy,
 							   "The postmaster is busy: see postmaster_saturated / postmaster_cpu_starved (a pooler, huge pages)");
+	else if (stalled == 0 && !isnan(conn) && conn > 0)
+		appendStringInfo(&out->remedy,
+						 "The postmaster accepted %.0f connections/s meanwhile, not as fast as they arrived (it waited for a CPU %.0f%% of the time): fewer new connections (a pooler); see postmaster_saturated / postmaster_cpu_starved when it is busy",
+						 conn, HAVG(h, pm_cpu_wait_pct));
+	else if (stalled > 0)
+		appendStringInfoString(&out->remedy,
+							   "The postmaster accepted nothing while clients waited: check that it is not stopped or blocked (its state in ps, /proc/<pid>/stack); clients already wait for the authentication request");
 	else
 		appendStringInfoString(&out->remedy,
-							   "The postmaster is not accepting although it is not busy: check that it is not stopped or blocked (its state in ps, /proc/<pid>/stack); clients already wait for the authentication request");
+							   "Connections arrive in bursts faster than the postmaster accepts them; a pooler in front smooths the bursts, and net.core.somaxconn bounds how many can wait");
 }
 
 static bool

@@ -96,3 +96,7 @@ psql_demo -c "SELECT le_seconds * 1000 AS le_ms, count FROM pg_postmaster_stats_
 
 pps_step "live children"
 psql_demo -c "SELECT * FROM pg_postmaster_stats_children WHERE children > 0"
+
+pps_step "diagnosis: what limited the server during the storm, since when, what to change"
+psql_demo -x -c "SELECT finding, severity, since::time(0) AS since, samples, summary, remedy
+                    FROM pg_postmaster_stats_diagnose('${DEMO_SECONDS} seconds'::interval + '10 seconds')"

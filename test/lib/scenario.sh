@@ -98,6 +98,16 @@ hist() {
 		WHERE \"time\" - interval_seconds * interval '1 s' >= '$2' AND \"time\" <= '$3'"
 }
 
+# diagnosis PORT T0 T1: the extension's own diagnosis of [T0, T1], one line:
+# "severity finding: summary; ..." most severe first, or "no finding".  The
+# scenarios' verdicts are this, not a judgement of their own.
+diagnosis() {
+	q "$1" "SELECT coalesce(string_agg(severity || ' ' || finding || ': ' || summary, '; '
+				ORDER BY pg_catalog.array_position(ARRAY['critical', 'warning', 'info'], severity)),
+			'no finding')
+		FROM pg_postmaster_stats_diagnose(timestamptz '$3' - timestamptz '$2', '$3')"
+}
+
 # wait_samples PORT N: until N more samples have been taken
 wait_samples() {
 	local port=$1 n=$2 s0 deadline=$((SECONDS + 30))

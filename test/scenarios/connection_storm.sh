@@ -13,13 +13,10 @@
 # /proc/<pid>/schedstat, the machine's CPU use from /proc/stat, and the
 # listen queues' Recv-Q from ss.
 #
-# The verdict names the bottleneck from the figures at the saturating step:
-#   - the postmaster, when it was on a CPU or waiting for one at least
-#     BOTTLENECK_PCT % of the time: its loop is serial, so it cannot start
-#     connections faster whatever the clients do;
-#   - the machine's CPUs, when they were nearly all busy (backends and the
-#     client share them with the postmaster, which gets no priority);
-#   - else neither (the clients' own latency).
+# The verdict is the extension's own diagnosis (pg_postmaster_stats_diagnose)
+# of the saturating step: postmaster_saturated when its loop is the limit,
+# postmaster_cpu_starved when it waits for the CPUs the backends take, and
+# accept_backlog / connection_churn beside them (docs/diagnosis.md).
 # On a 2-vCPU machine the backends and pgbench compete with the postmaster
 # for the CPUs, so "waiting for a CPU" is part of the answer: on-CPU alone
 # may never reach 100 %.
@@ -30,7 +27,6 @@
 #   MAX_CLIENTS [32]      skip steps above it
 #   STEP_SECONDS [10] [5] seconds per step
 #   PLATEAU_STEPS [2] [1] steps without a 5 % gain that end the ramp
-#   BOTTLENECK_PCT [90]   postmaster on-CPU + waiting % that names it
 #   CLIENT_HOST [socket dir]  where pgbench connects (or 127.0.0.1)
 #
 set -euo pipefail
@@ -41,7 +37,6 @@ knob STORM_CLIENTS "1 4 16" "1 2 4 8 16 32"
 knob STEP_SECONDS 5 10
 knob PLATEAU_STEPS 1 2
 MAX_CLIENTS=${MAX_CLIENTS:-32}
-BOTTLENECK_PCT=${BOTTLENECK_PCT:-90}
 MAX_CONNECTIONS=$((MAX_CLIENTS + 20))
 
 scen_start connection_storm
@@ -67,7 +62,7 @@ for c in $STORM_CLIENTS; do
 	steps+=("$c")
 	S[$c,rate]=$rate S[$c,cpu]=$cpu S[$c,wait]=$wait S[$c,qmax]=$qmax S[$c,p99]=$p99
 	S[$c,fork]=$fork_us S[$c,tps]=$STEP_TPS S[$c,pcpu]=$p_cpu S[$c,pwait]=$p_wait S[$c,busy]=$STEP_BUSY
-	S[$c,ssmax]=$ss_max
+	S[$c,ssmax]=$ss_max S[$c,t0]=$STEP_T0 S[$c,t1]=$STEP_T1
 	if [[ $best_rate == 0 ]]; then gain="first step"; else gain="$(reldiff "$rate" "$best_rate") % vs the best step before"; fi
 	result "c=$c: $rate conn/s, postmaster CPU $cpu % (waiting for a CPU: $wait %), accept queue max $qmax (median $qmed), setup p99 ${p99} s, fork ${fork_us} µs, forks ${forks}/s ($n samples)" \
 		"pgbench $STEP_TPS conn/s; /proc: postmaster on CPU $p_cpu % (stat $p_stat %), waiting $p_wait %; CPUs $STEP_BUSY % busy; ss Recv-Q max $ss_max median $ss_med ($ss_n samples)" \
@@ -86,23 +81,10 @@ for c in $STORM_CLIENTS; do
 	fi
 done
 
-# --- verdict at the saturating step ------------------------------------------------
+# --- verdict at the saturating step: the extension's diagnosis of it -------------
 c=$best_step
-if [[ $HAS_CPU_WAIT == t ]]; then
-	wait_pct=${S[$c,wait]} wait_src="ours"
-else
-	# the column is not installed: the run-queue time of /proc/<pid>/schedstat,
-	# which is what the column will report, read by this script
-	wait_pct=${S[$c,pwait]} wait_src="/proc schedstat, the column is not installed"
-fi
-pm_busy=$(awk -v a="${S[$c,cpu]}" -v b="$wait_pct" 'BEGIN { printf "%.1f", a + b }')
-if awk -v p="$pm_busy" -v t="$BOTTLENECK_PCT" 'BEGIN { exit !(p >= t) }'; then
-	bottleneck="the postmaster is the bottleneck: on a CPU ${S[$c,cpu]} % + waiting for one $wait_pct % = $pm_busy % of its time ($wait_src), its serial loop cannot start connections faster"
-elif awk -v b="${S[$c,busy]}" 'BEGIN { exit !(b >= 90) }'; then
-	bottleneck="the machine's $(nproc) CPUs are the bottleneck (${S[$c,busy]} % busy with backends, pgbench and the postmaster); the postmaster is not: on a CPU ${S[$c,cpu]} % + waiting $wait_pct % = $pm_busy % of its time ($wait_src)"
-else
-	bottleneck="neither the postmaster ($pm_busy % on or waiting for a CPU) nor the CPUs (${S[$c,busy]} % busy) saturated: the clients' round trips limit the rate"
-fi
+wait_pct=${S[$c,wait]}
+bottleneck="diagnosis: $(diagnosis "$PORT" "${S[$c,t0]}" "${S[$c,t1]}")"
 backlog="accept queue max ${S[$c,qmax]} (ss saw ${S[$c,ssmax]})"
 if [[ ${S[$c,qmax]} -gt 0 || ${S[$c,ssmax]} -gt 0 ]]; then
 	backlog+=": connections waited for accept()"

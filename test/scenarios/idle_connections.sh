@@ -59,20 +59,21 @@ phase() {
 		coalesce(sum(server_oncpu_samples), 0),
 		count(*)")"
 	P_view=$(q "$PORT" "SELECT snapshot_ns || ' ns, procs_in_use ' || procs_in_use FROM pg_postmaster_stats_snapshot")
+	P_diag=$(diagnosis "$PORT" "$t0" "$t1")
 	log "phase $n idle: snapshot_ns $P_ns (max $P_ns_max), procs $P_procs, cpu share $P_share % of $P_samples samples, $P_tps tps, $P_clients client backends; view: $P_view"
 	((n > 0)) && stop_idle_pgbench "$PORT"
 	return 0
 }
 
 phase 0
-z=("$P_ns" "$P_procs" "$P_share" "$P_tps" "$P_clients" "$P_samples")
+z=("$P_ns" "$P_procs" "$P_share" "$P_tps" "$P_clients" "$P_samples" "$P_diag")
 phase "$IDLE_CONNECTIONS"
-m=("$P_ns" "$P_procs" "$P_share" "$P_tps" "$P_clients" "$P_samples")
+m=("$P_ns" "$P_procs" "$P_share" "$P_tps" "$P_clients" "$P_samples" "$P_diag")
 for i in 0 1; do
 	if ((i == 0)); then v=("${z[@]}") n=0; else v=("${m[@]}") n=$IDLE_CONNECTIONS; fi
 	result "$n idle: snapshot_ns ${v[0]} (median of the phase), snapshot_procs ${v[1]}, GetSnapshotData ${v[2]} % of the server's CPU (${v[5]} samples)" \
 		"pg_stat_activity: ${v[4]} client backends; active load (snapshot_heavy, $ACTIVE_CLIENTS clients) ${v[3]} tps" \
-		"$(if ((i == 0)); then echo baseline; else echo "snapshot cost x$(ratio "${m[0]}" "${z[0]}") of the baseline"; fi)"
+		"$(if ((i == 0)); then echo baseline; else echo "snapshot cost x$(ratio "${m[0]}" "${z[0]}") of the baseline"; fi); diagnosis: ${v[6]}"
 done
 dprocs=$(awk -v a="${m[1]}" -v b="${z[1]}" 'BEGIN { print a - b }')
 dclients=$((m[4] - z[4]))

@@ -58,6 +58,7 @@ run_side() {
 		-- -h "$CLIENT_HOST" -p "$PORT" -U postgres postgres >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "storm.sh failed"; }
 	t1=$(now_ts)
+	if [[ $side == combined ]]; then COMBINED_DIAG=$(diagnosis "$PORT" "$t0" "$t1"); fi
 	# everything it started has exited and been reaped, and a sample has
 	# folded the eBPF counts
 	wait_children par "$BASE_CHILDREN"
@@ -86,6 +87,7 @@ alone_rate=() alone_forks_s=() alone_cpu=() alone_launched_s=() alone_tps=() alo
 alone_forks=() alone_launched=() alone_cb_exits=() alone_pw_exits=()
 combined_rate=() combined_forks_s=() combined_cpu=() combined_launched_s=() combined_tps=() combined_par_tx=()
 combined_forks=() combined_launched=() combined_cb_exits=() combined_pw_exits=()
+COMBINED_DIAG=""
 for ((r = 1; r <= PAR_ROUNDS; r++)); do
 	# alternate the order: a trend in the machine's load favours neither
 	if ((r % 2)); then
@@ -109,7 +111,7 @@ launched=$(sum "${combined_launched[@]}")
 asked=$(($(sum "${combined_par_tx[@]}") * 20 * PAR_WORKERS))
 result "storm alone -> with parallel churn: $ar -> $cr conn/s; forks $af -> $cf /s; postmaster CPU $(median "${alone_cpu[@]}") -> $(median "${combined_cpu[@]}") %; parallel workers launched $(median "${combined_launched_s[@]}")/s" \
 	"pgbench connection rate $at -> $ct conn/s ($(reldiff "$ct" "$at") %)" \
-	"with parallel churn the connection rate is $(ratio "$cr" "$ar")x the storm alone's (pgbench: $(ratio "$ct" "$at")x)"
+	"with parallel churn the connection rate is $(ratio "$cr" "$ar")x the storm alone's (pgbench: $(ratio "$ct" "$at")x); diagnosis of the last storm with parallel churn: $COMBINED_DIAG"
 if [[ $EBPF == t ]]; then
 	result "with parallel churn: $forks forks, exits by class: $pw parallel worker + $cb client backend; parallel_workers_launched_total +$launched" \
 		"parallel churn: at least $asked workers asked for (pgbench's completed transactions x 20 queries x $PAR_WORKERS); storm alone: $(sum "${alone_pw_exits[@]}") parallel worker exits" \

@@ -30,7 +30,11 @@ my %sql_columns = (
 	'Forks, exits and reaps' => 'forks exits abnormal_exits reaps',
 	'Fork time and reap latency' => 'fork_mean reap_latency_mean',
 	'Replay headroom' => 'headroom',
+	'Diagnosis' => 'severity finding since samples summary remedy',
 );
+# Table panels: no time column; their rows are the findings active now,
+# none on a healthy server.
+my %table = ('Diagnosis' => 1);
 # Panels that show data only while this source is active.
 my %needs = (
 	'Forks, exits and reaps' => 'ebpf',
@@ -99,6 +103,16 @@ sub has_data { my ($title) = @_; return !$needs{$title} || $active{ $needs{$titl
 for my $title (sort keys %sql)
 {
 	my $target = $sql{$title}{targets}[0];
+	if ($table{$title})
+	{
+		is($target->{format}, 'table', "$title (SQL): a table");
+		my ($ret, $out, $err) = $node->psql('postgres', $target->{rawSql},
+			extra_params => [ '-U', 'pps_grafana', '-F', "\t", '-P', 'tuples_only=off', '-P', 'footer=off' ]);
+		is("$ret $err", '0 ', "$title (SQL): runs as a pg_monitor member");
+		is((split /\n/, $out)[0] // '', join("\t", split(/ /, $sql_columns{$title})),
+			"$title (SQL): columns $sql_columns{$title}");
+		next;
+	}
 	is($target->{format}, 'time_series', "$title (SQL): a time series");
 	for my $interval ('1s', '5s')
 	{
@@ -143,11 +157,17 @@ SKIP:
 			my $r = prom_query($prom, $expr);
 			is($r->{status}, 'success', "$title (Prometheus) $target->{refId}: valid PromQL")
 			  or diag("$expr: $r->{error}");
-			next unless has_data($title);
+			next unless has_data($title) && !$table{$title};
 			cmp_ok(scalar @{ $r->{data}{result} // [] }, '>', 0,
 				"$title (Prometheus) $target->{refId}: returns series");
 		}
 	}
+	# the diagnosis table filters on == 1: the series behind it are all there
+	my $findings = $node->safe_psql('postgres',
+		'SELECT count(DISTINCT finding) FROM pg_postmaster_stats_diagnosis_rules');
+	my $r = prom_query($prom, "pg_postmaster_diagnosis_active{instance=\"$instance\"}");
+	is(scalar @{ $r->{data}{result} // [] }, $findings,
+		"Diagnosis (Prometheus): one pg_postmaster_diagnosis_active series per finding ($findings)");
 	stop_all();
 }
 

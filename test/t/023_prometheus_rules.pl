@@ -25,13 +25,15 @@ like($out, qr/SUCCESS/, 'promtool test rules: every unit test passes') or diag("
 
 my $text = slurp_file($rules);
 my $unit = slurp_file($tests);
-for my $alert (qw(PostmasterBusy PostmasterStarved PostmasterAcceptBacklog PostmasterListenDrops
+for my $alert (qw(PostmasterBusy PostmasterStarved PostmasterDiagnosis PostmasterAcceptBacklog PostmasterListenDrops
 	ParallelWorkerShortfall ReplayHeadroomLow PostmasterStatsSourceInactive))
 {
 	like($text, qr/- alert: $alert\n/, "$alert is defined");
 	like($unit, qr/alertname: $alert\n/, "$alert has a unit test");
 }
-like($text, qr/pg_postmaster:cpu_busy_ratio:avg1m > 0\.8\n/, 'busy means over 80%');
+like($text, qr/pg_postmaster_diagnosis_active\{finding="postmaster_saturated"\} == 1\n/,
+	'busy is the diagnosis\'s postmaster_saturated: its thresholds are not repeated here');
+unlike($text, qr/cpu_busy_ratio:avg1m [<>]/, 'no alert repeats the busy threshold');
 like($text, qr/pg_postmaster_listen_queue_depth > 0\n\s+for: 1m\n/, 'a backlog must last a minute');
 like($text, qr/pg_postmaster_replay_headroom_ratio < 1\.2\n/, 'replay headroom under 1.2');
 
