@@ -13,13 +13,12 @@
 # same pgbench -C storm (CLIENTS clients, SELECT 1) with hugepage off, then
 # restarted with it on.  Ours: the mean fork time (eBPF, weighted by forks),
 # connections_per_s, postmaster_cpu_pct and postmaster_cpu_wait_pct,
-# postmaster_pagetable_bytes, setup p99, and the diagnosis of the storm
-# when the installed version has pg_postmaster_stats_diagnose().
+# postmaster_pagetable_bytes, setup p99.
 # Independently: pgbench's connection rate and average connection time,
 # the postmaster's /proc schedstat, VmPTE of /proc/<pid>/status and the
-# AnonHugePages of its /proc/<pid>/smaps_rollup.  The verdict: whether the
-# postmaster was the limit (on a CPU or waiting for one at least
-# BOTTLENECK_PCT %, as in connection_storm), and what huge pages changed.
+# AnonHugePages of its /proc/<pid>/smaps_rollup.  The verdict is the
+# extension's own diagnosis of the storm (pg_postmaster_stats_diagnose, with
+# the remedy of postmaster_saturated), and what huge pages changed.
 #
 # Note: the kernel keeps a page-table page in reserve for every huge page
 # it maps (so that it can split it later), so VmPTE, and with it
@@ -35,7 +34,6 @@
 #   FATFORK_MB [4096] [2048]  private memory of the postmaster, MiB
 #   FF_CLIENTS [4]            pgbench -C clients
 #   FF_SECONDS [10] [5]       seconds of storm per side
-#   BOTTLENECK_PCT [90]       postmaster on-CPU + waiting % that names it
 #
 set -euo pipefail
 # shellcheck source=../lib/scenario.sh
@@ -59,41 +57,22 @@ if ((avail_mb < FATFORK_MB + 1024)); then
 fi
 
 PORT=$(pick_port "$SCEN_BASE_PORT")
-HAS_DIAG=f
 HAS_CPU_WAIT=t
 
 # measure: one storm on the running cluster "ff"; figures in F_<field>;
 # then stop the cluster (its memory is freed at once)
 measure() {
-	local secs
 	wait_samples "$PORT" 2
 	storm_figures "$PORT" "$FF_CLIENTS" "$FF_SECONDS"
 	F_thp=$(awk '/^AnonHugePages:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$PM_PID/smaps_rollup")
 	F_conn_ms=$(sed -n -E 's/^average connection time = ([0-9.]+) ms/\1/p' "$WORK/step.out")
 	read -r F_pcpu F_pwait _ <<<"$STEP_PROC"
 	F_tps=$STEP_TPS
-	F_diag="n/a (no diagnosis in this version)" F_remedy=""
-	if [[ $HAS_DIAG == t ]]; then
-		secs=$(awk -v s="$FF_SECONDS" 'BEGIN { printf "%d", s + 1 }')
-		F_diag=$(q "$PORT" "SELECT coalesce(string_agg(finding || ' (' || severity || ', ' || samples || ' samples)', ', '), 'no finding')
-			FROM pg_postmaster_stats_diagnose('$secs s')")
-		F_remedy=$(q "$PORT" "SELECT remedy FROM pg_postmaster_stats_diagnose('$secs s') WHERE finding = 'postmaster_saturated'")
-	fi
+	F_diag=$(diagnosis "$PORT" "$STEP_T0" "$STEP_T1")
+	F_remedy=$(q "$PORT" "SELECT remedy FROM pg_postmaster_stats_diagnose(timestamptz '$STEP_T1' - timestamptz '$STEP_T0', '$STEP_T1')
+		WHERE finding = 'postmaster_saturated'")
 	stop_cluster ff
 	log "hugepage=$1: rate=$F_rate fork_us=$F_fork cpu=$F_cpu wait=$F_wait pte=$F_pte thp=$F_thp diag=$F_diag"
-}
-
-# busy_verdict: whether the postmaster's serial loop was the limit, from
-# its on-CPU + waiting share (the connection_storm scenario's rule)
-BOTTLENECK_PCT=${BOTTLENECK_PCT:-90}
-busy_verdict() {
-	local busy
-	busy=$(awk -v a="$F_cpu" -v b="$F_wait" 'BEGIN { printf "%.1f", a + b }')
-	if awk -v p="$busy" -v t="$BOTTLENECK_PCT" 'BEGIN { exit !(p >= t) }'; then
-		echo "the postmaster was on a CPU or waiting for one $busy % of the time: its serial loop is the limit, at $(awk -v f="$F_fork" 'BEGIN { printf "%.1f", f / 1000 }') ms per fork"
-	else
-		echo "the postmaster was busy $busy % of the time (under $BOTTLENECK_PCT %): not the limit"
-	fi
 }
 
 mib() { awk -v b="$1" 'BEGIN { if (b == "" || b == "n/a") print "n/a"; else printf "%.1f MiB", b / 1048576 }'; }
@@ -102,7 +81,6 @@ for hp in off on; do
 	if [[ $hp == off ]]; then
 		scen_cluster ff "$PORT" "shared_preload_libraries = 'pps_test_fatfork, pg_postmaster_stats'" \
 			"pps_test_fatfork.size_mb = $FATFORK_MB" "pps_test_fatfork.hugepage = off"
-		HAS_DIAG=$(q "$PORT" "SELECT to_regprocedure('pg_postmaster_stats_diagnose(interval)') IS NOT NULL")
 	else
 		echo "pps_test_fatfork.hugepage = on" | as_pg tee -a "$WORK/ff/postgresql.conf" >/dev/null
 		as_pg "$PGBIN/pg_ctl" -D "$WORK/ff" -l "$WORK/ff.log" -w -t 120 start >/dev/null || die "could not restart cluster ff"
@@ -113,12 +91,12 @@ for hp in off on; do
 	measure "$hp"
 	if [[ $hp == off ]]; then
 		off=("$F_rate" "$F_fork" "$F_cpu" "$F_wait" "$F_pte" "$F_tps" "$F_conn_ms" "$F_p99")
-		result "$FATFORK_MB MiB private memory in 4 KiB pages, pgbench -C -c $FF_CLIENTS: fork ${F_fork} µs, ${F_rate} conn/s, postmaster on CPU ${F_cpu} % + waiting ${F_wait} %, postmaster_pagetable_bytes $(mib "$F_pte"), accept queue max $F_qmax, setup p99 ${F_p99} s; diagnosis: $F_diag" \
+		result "$FATFORK_MB MiB private memory in 4 KiB pages, pgbench -C -c $FF_CLIENTS: fork ${F_fork} µs, ${F_rate} conn/s, postmaster on CPU ${F_cpu} % + waiting ${F_wait} %, postmaster_pagetable_bytes $(mib "$F_pte"), accept queue max $F_qmax, setup p99 ${F_p99} s" \
 			"pgbench ${F_tps} conn/s, average connection time ${F_conn_ms} ms; /proc: postmaster on CPU $F_pcpu %, waiting $F_pwait %, VmPTE $(mib "$F_vmpte"), AnonHugePages $F_thp" \
-			"$(busy_verdict)${F_remedy:+; remedy given: $F_remedy}"
+			"diagnosis: $F_diag${F_remedy:+; remedy: $F_remedy}"
 	else
-		result "the same memory with MADV_HUGEPAGE: fork ${F_fork} µs, ${F_rate} conn/s, postmaster on CPU ${F_cpu} % + waiting ${F_wait} %, postmaster_pagetable_bytes $(mib "$F_pte"), accept queue max $F_qmax, setup p99 ${F_p99} s; diagnosis: $F_diag" \
+		result "the same memory with MADV_HUGEPAGE: fork ${F_fork} µs, ${F_rate} conn/s, postmaster on CPU ${F_cpu} % + waiting ${F_wait} %, postmaster_pagetable_bytes $(mib "$F_pte"), accept queue max $F_qmax, setup p99 ${F_p99} s" \
 			"pgbench ${F_tps} conn/s, average connection time ${F_conn_ms} ms; /proc: postmaster on CPU $F_pcpu %, waiting $F_pwait %, VmPTE $(mib "$F_vmpte"), AnonHugePages $F_thp" \
-			"$(busy_verdict); huge pages vs 4 KiB pages: fork time $(reldiff "$F_fork" "${off[1]}") %, conn rate $(reldiff "$F_rate" "${off[0]}") % (issue 16's reference, 4 GiB: fork 77 ms -> 3 ms, 12 -> 150 conn/s)"
+			"diagnosis: $F_diag; huge pages vs 4 KiB pages: fork time $(reldiff "$F_fork" "${off[1]}") %, conn rate $(reldiff "$F_rate" "${off[0]}") % (issue 16's reference, 4 GiB: fork 77 ms -> 3 ms, 12 -> 150 conn/s)"
 	fi
 done
