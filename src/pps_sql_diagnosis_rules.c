@@ -45,7 +45,8 @@ static const double snapshot_factor = 4;	/* snapshot_ns over its baseline */
 static const double snapshot_floor_ns = 150;
 static const double snapshot_procs_factor = 2;	/* proc array over its baseline */
 static const double replay_headroom_max = 1;
-static const double pagetable_big_bytes = 32.0 * 1024 * 1024;
+static const double pagetable_big_bytes = 4.0 * 1024 * 1024;
+static const double fork_slow_seconds = 0.005;
 
 #define VALID(s, src) (((s)->valid & PPS_SRC_BIT(src)) != 0)
 #define RATES(s, src) (VALID(s, src) && (s)->has_rates)
@@ -54,8 +55,10 @@ const PpsThreshold pps_thresholds[] = {
 	{"postmaster_saturated", "busy_pct", "% of the interval", "pg_postmaster_stats.diagnosis_busy_pct",
 	 NULL, &pps_diag_busy_pct,
 	"postmaster_cpu_pct + postmaster_cpu_wait_pct >= busy_pct, postmaster_cpu_pct >= postmaster_cpu_wait_pct, while connections arrive or queue"},
+	{"postmaster_saturated", "fork_slow_seconds", "s", NULL, &fork_slow_seconds, NULL,
+	"the remedy names huge pages when fork_avg_seconds >= fork_slow_seconds (eBPF)"},
 	{"postmaster_saturated", "pagetable_big_bytes", "bytes", NULL, &pagetable_big_bytes, NULL,
-	"the remedy names huge pages when postmaster_pagetable_bytes >= pagetable_big_bytes"},
+	"without eBPF's fork time, the remedy names huge pages when postmaster_pagetable_bytes >= pagetable_big_bytes"},
 	{"postmaster_cpu_starved", "starved_wait_pct", "% of the interval", NULL, &starved_wait_pct, NULL,
 	"postmaster_cpu_wait_pct >= starved_wait_pct and above postmaster_cpu_pct, while connections arrive or queue"},
 	{"cpu_throttled", "throttled_pct", "% of CFS periods", NULL, &throttled_pct, NULL,
@@ -299,9 +302,14 @@ describe_postmaster_load(const PpsDiagHeld *h, PpsDiagText *out)
 
 	appendStringInfoString(&out->remedy,
 						   "Fewer, longer-lived connections: a pooler (PgBouncer, pool_mode = transaction) in front of the server");
-	if (pte >= pagetable_big_bytes)
+	/*
+	 * Slow forks are page-table copies: huge pages make them few.  The fork
+	 * time says it best (transparent huge pages keep VmPTE as it was but
+	 * stop fork from copying it); without eBPF, the page tables' size.
+	 */
+	if (isnan(fork_s) ? pte >= pagetable_big_bytes : fork_s >= fork_slow_seconds)
 		appendStringInfo(&out->remedy,
-						 "; the postmaster's page tables are %.0f MiB and every fork copies them: huge_pages = on for shared_buffers (vm.nr_hugepages), and transparent huge pages (madvise) for other large mappings of the postmaster",
+						 "; forks are slow because each copies the postmaster's page tables (%.1f MiB): huge_pages = on for shared_buffers (vm.nr_hugepages), and transparent huge pages (madvise) for other large mappings of the postmaster",
 						 pte / 1048576.0);
 	if (!isnan(launched) && launched >= parallel_min_per_s)
 		appendStringInfo(&out->remedy,

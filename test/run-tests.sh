@@ -7,7 +7,8 @@
 # built once per machine from the source archives in PPS_PG_SRC_DIR
 # (default ../shared/pg-src beside this clone) into PPS_PG_CACHE_DIR (see
 # test/lib/pg-build.sh).  For each major: a warning-free build (-Werror)
-# against it, make install, then the tests as the postgres OS user (initdb
+# against it, make install (and the test fixture of test/fatfork, which
+# users never get), then the tests as the postgres OS user (initdb
 # and postgres refuse to run as root) in a scratch copy of the tree.  The
 # majors run one after the other: the timing-sensitive tests need the
 # machine's cores.  Any failing major fails the run; a table at the end
@@ -167,7 +168,7 @@ pps_run_major()
 	if [ -n "${PPS_MAJOR_LOCK_DIR:-}" ]; then lock="$PPS_MAJOR_LOCK_DIR/pps-pg$major.lock"; fi
 	(
 		[ "$lock" = /dev/null ] || { echo "waiting for $lock" >&2; flock 8; }
-		pps_build_install "$SRC_DIR" 2>&1 | tee -a "$log" && pps_test_major "$major" "$log"
+		{ pps_build_install "$SRC_DIR" && pps_build_install_fixtures "$SRC_DIR"; } 2>&1 | tee -a "$log" && pps_test_major "$major" "$log"
 	) 8>>"$lock" || rc=$?
 
 	echo "| $major | $build | $origin$( [ "$origin" = "built from source" ] && echo " in ${build_s} s" ) | $(pps_regress_summary "$log") | $(pps_tap_summary "$log") | $( [ "$rc" -eq 0 ] && echo pass || echo FAIL ) | $(($(date +%s) - start)) s |" \

@@ -83,6 +83,22 @@ pps_build_install()
 	fi
 }
 
+# the test fixtures (test/fatfork/: a library that makes the postmaster's
+# forks expensive), built warning-free and, as root, installed next to the
+# extension.  They are not part of the product: the top-level `make
+# install` never installs them, only the test and scenario commands do.
+pps_build_install_fixtures()
+{
+	local src=$1
+	pps_step "building the test fixture test/fatfork with $PG_CONFIG"
+	make -C "$src/test/fatfork" PG_CONFIG="$PG_CONFIG" clean >/dev/null
+	make -C "$src/test/fatfork" PG_CONFIG="$PG_CONFIG" COPT=-Werror
+	if [ "$(id -u)" -eq 0 ]; then
+		make -C "$src/test/fatfork" PG_CONFIG="$PG_CONFIG" install
+	fi
+	make -C "$src/test/fatfork" PG_CONFIG="$PG_CONFIG" clean >/dev/null
+}
+
 # run a command as the unprivileged cluster owner when we are root
 pps_as_owner()
 {

@@ -274,6 +274,18 @@ step_ours() {
 		count(*)"
 }
 
+# storm_figures PORT CLIENTS SECONDS: storm_step, then our figures over its
+# window (step_ours) in F_rate F_cpu F_wait F_qmax F_qmed F_p99 F_fork
+# ("n/a" without eBPF) F_forks F_n, the largest postmaster_pagetable_bytes
+# in F_pte and the postmaster's VmPTE from /proc, in bytes, in F_vmpte.
+storm_figures() {
+	storm_step "$1" "$2" "$3"
+	IFS='|' read -r F_rate F_cpu F_wait F_qmax F_qmed F_p99 F_fork F_forks F_n <<<"$(step_ours "$1" "$STEP_T0" "$STEP_T1")"
+	[[ $EBPF == t ]] || F_fork=n/a
+	F_pte=$(hist "$1" "$STEP_T0" "$STEP_T1" "max(postmaster_pagetable_bytes)")
+	F_vmpte=$(awk '/^VmPTE:/ { print $2 * 1024 }' "/proc/$PM_PID/status")
+}
+
 # --- a persistent session ------------------------------------------------------
 
 # sess_open PORT: one psql kept open (a coprocess) for reading counters at

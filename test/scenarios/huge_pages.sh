@@ -68,11 +68,7 @@ PORT=$(pick_port "$SCEN_BASE_PORT")
 # then stop the cluster
 measure() {
 	wait_samples "$PORT" 2
-	storm_step "$PORT" "$HP_CLIENTS" "$HP_SECONDS"
-	IFS='|' read -r F_rate F_cpu F_wait F_qmax F_qmed F_p99 F_fork F_forks F_n <<<"$(step_ours "$PORT" "$STEP_T0" "$STEP_T1")"
-	[[ $EBPF == t ]] || F_fork=n/a
-	F_pte=$(hist "$PORT" "$STEP_T0" "$STEP_T1" "max(postmaster_pagetable_bytes)")
-	F_vmpte=$(awk '/^VmPTE:/ { print $2 * 1024 }' "/proc/$PM_PID/status")
+	storm_figures "$PORT" "$HP_CLIENTS" "$HP_SECONDS"
 	F_hp_used=$(awk '/^HugePages_Total:/ { t = $2 } /^HugePages_Free:/ { f = $2 } END { print t - f }' /proc/meminfo)
 	F_tps=$STEP_TPS F_setting=$(q "$PORT" "SHOW huge_pages")
 	stop_cluster hp

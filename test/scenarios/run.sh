@@ -15,8 +15,8 @@
 # packages, then the extension built from this tree, with the loader's
 # capabilities); SKIP_INSTALL=1 measures the installed build as it is.
 # Scenarios: connection_storm agreement parallel_on_storm huge_pages
-# idle_connections replay_backlog (each is test/scenarios/NAME.sh; their
-# knobs are documented at their top).  NO_COST=1 skips the cost benchmark
+# expensive_fork idle_connections replay_backlog (each is
+# test/scenarios/NAME.sh; their knobs are documented at their top).  NO_COST=1 skips the cost benchmark
 # (run twice: everything, then pgbench -S without the exporter's scrape).
 #
 # A scenario that fails gets a row saying so (its log is in the output
@@ -26,7 +26,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-ALL=(connection_storm agreement parallel_on_storm huge_pages idle_connections replay_backlog)
+ALL=(connection_storm agreement parallel_on_storm huge_pages expensive_fork idle_connections replay_backlog)
 
 update=0
 names=()
@@ -51,6 +51,7 @@ if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
 	. "$REPO/test/lib/install-deps.sh"
 	pps_install_packages
 	pps_build_install "$REPO" >&2
+	pps_build_install_fixtures "$REPO" >&2
 fi
 
 OUT=${OUT_DIR:-$(mktemp -d /tmp/pps_scenarios.XXXXXX)}
