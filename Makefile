@@ -14,6 +14,7 @@ OBJS = \
 	src/pps_sql_attrib.o \
 	src/pps_sql_diagnosis.o \
 	src/pps_sql_diagnosis_rules.o \
+	src/pps_sql_diagnosis_sources.o \
 	src/pps_sql_replay.o \
 	src/pps_try.o \
 	src/pps_worker.o \

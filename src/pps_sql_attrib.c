@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(pg_postmaster_stats_reset_clients);
  * invalid in the database encoding is shown with '?' for each non-ASCII
  * byte, so that the views (and the exporter reading them) never fail on it.
  */
-static const char *
+const char *
 pps_valid_str(const char *s)
 {
 	char	   *copy;

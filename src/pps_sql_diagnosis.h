@@ -88,6 +88,10 @@ extern const int pps_nthresholds;
 extern double pps_threshold_value(const PpsThreshold *t);
 extern const char *pps_severity_name(PpsSeverity s);
 
+/* the top sources of the churn findings (pps_sql_diagnosis_sources.c) */
+extern void pps_diag_top_clients(StringInfo summary, StringInfo evidence, int n);
+extern void pps_diag_top_parallel(StringInfo summary, StringInfo evidence, int n);
+
 /* helpers for the describers */
 extern double pps_held_avg(const PpsDiagHeld *h, size_t offset);
 extern double pps_held_max(const PpsDiagHeld *h, size_t offset);

@@ -497,6 +497,7 @@ describe_churn(const PpsDiagHeld *h, PpsDiagText *out)
 	pps_ev_num(&out->evidence, "session_seconds_avg", life);
 	pps_ev_num(&out->evidence, "client_backends", peak_backends);
 	pps_ev_num(&out->evidence, "connection_setup_avg_seconds", HAVG(h, conn_setup_avg_seconds));
+	pps_diag_top_clients(&out->summary, &out->evidence, 3);
 	appendStringInfo(&out->remedy,
 					 "Every connection costs a fork, an authentication and a backend start-up: a pooler (PgBouncer, pool_mode = transaction) with default_pool_size about %d (the client backends busy at peak) serves the same load with that many server connections; or make the application keep its connections",
 					 Max(peak_backends, 1));
@@ -542,6 +543,7 @@ describe_parallel_churn(const PpsDiagHeld *h, PpsDiagText *out)
 	pps_ev_num(&out->evidence, "parallel_workers_planned_per_s", planned);
 	pps_ev_num(&out->evidence, "forks_per_s", forks);
 	pps_ev_num(&out->evidence, "connections_per_s", HAVG(h, connections_per_s));
+	pps_diag_top_parallel(&out->summary, &out->evidence, 3);
 	appendStringInfoString(&out->remedy,
 						   "Each parallel worker is a fork of the postmaster and a slot of max_worker_processes: for short queries raise parallel_setup_cost or lower max_parallel_workers_per_gather");
 	if (planned > launched)
@@ -663,7 +665,6 @@ describe_subxact(const PpsDiagHeld *h, PpsDiagText *out)
 						   "a transaction has more than 64 subtransactions, so every snapshot is overflowed and visibility checks read pg_subtrans, during ");
 	held_span(h, &out->summary);
 	pps_ev_num(&out->evidence, "snapshot_suboverflowed", 1);
-	pps_ev_num(&out->evidence, "snapshot_subxcnt", MAXI(h, snapshot_subxcnt));
 	pps_ev_num(&out->evidence, "snapshot_oldest_xid_age", (double) age);
 	appendStringInfoString(&out->remedy,
 						   "Find the transaction (pg_stat_activity, backend_xid, the oldest xact_start) that opens more than 64 SAVEPOINTs or exception blocks and commit more often or use fewer of them");
@@ -748,8 +749,8 @@ describe_limit_near(const PpsDiagHeld *h, PpsDiagText *out)
 	if (l)
 	{
 		appendStringInfo(&out->summary,
-						 "%s: %.0f of %.0f %s used, %.1f%% headroom at the lowest, during ",
-						 l->name, l->current, l->maximum, l->unit, lowest);
+						 "%s: headroom down to %.1f%% (now %.0f of %.0f %s used), during ",
+						 l->name, lowest, l->current, l->maximum, l->unit);
 		pps_ev_text(&out->evidence, "limits_min_name", l->name);
 		pps_ev_num(&out->evidence, "current", l->current);
 		pps_ev_num(&out->evidence, "maximum", l->maximum);
@@ -841,10 +842,10 @@ const PpsFinding pps_findings[] = {
 		"{pg_postmaster_stats_history,pg_postmaster_stats}",
 	holds_accept_backlog, describe_accept_backlog},
 	{"connection_churn", PPS_SEV_WARNING, 3,
-		"{pg_postmaster_stats_history,pg_postmaster_stats_latency}",
+		"{pg_postmaster_stats_history,pg_postmaster_stats_clients,pg_postmaster_stats_latency}",
 	holds_churn, describe_churn},
 	{"parallel_worker_churn", PPS_SEV_WARNING, 3,
-		"{pg_postmaster_stats_bgworkers,pg_postmaster_stats_history}",
+		"{pg_postmaster_stats_bgworkers,pg_postmaster_stats_parallel_queries,pg_postmaster_stats_history}",
 	holds_parallel_churn, describe_parallel_churn},
 	{"bgworker_slots_exhausted", PPS_SEV_WARNING, 1,
 		"{pg_postmaster_stats_bgworkers,pg_stat_activity}",

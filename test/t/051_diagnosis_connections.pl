@@ -459,7 +459,7 @@ is(poll_session($s, q{SELECT current || '/' || maximum FROM pg_postmaster_stats_
 	"$limit/$limit", "client_connections filled: $limit of $limit");
 wait_samples(3);
 $f = check_phase('max_connections filled', $t0, ['limit_near']);
-like($f->{limit_near}{summary} // '', qr/^client_connections: $limit of $limit connections used/,
+like($f->{limit_near}{summary} // '', qr/^client_connections: headroom down to 0\.0% \(now $limit of $limit connections used\)/,
 	'limit_near: the summary names client_connections and its figures');
 like($f->{limit_near}{evidence} // '', qr/"limits_min_name": "client_connections"/,
 	'limit_near: the evidence names client_connections');
