@@ -174,7 +174,7 @@ SKIP:
 		fail("the cgroup for the live test is prepared (PPS_REQUIRE_BPF is set): $why")
 		  if $ENV{PPS_REQUIRE_BPF};
 		$s->quit;
-		skip "live cgroup test: $why", 11;
+		skip "live cgroup test: $why", 13;
 	}
 
 	my $cg = "$base/node_$$";
@@ -217,6 +217,19 @@ SKIP:
 		"live: the history's throttled seconds over the window ($sum_s) are the cgroup's");
 	cmp_ok($max_pct, '>', 0, "live: samples show throttled periods (up to $max_pct%)");
 	is($limits, '0.2', 'live: every sample of the window has the 0.20 limit');
+
+	# the diagnosis of that window: cpu_throttled, in exactly the samples
+	# where at least throttled_pct of the periods were throttled
+	my ($diag, $want) = split /\|/, $s->query_safe(qq{
+		SELECT (SELECT coalesce(string_agg(finding || ' ' || samples, ','), 'none')
+		          FROM pg_postmaster_stats_diagnose(timestamptz '$t1' - timestamptz '$t0', '$t1')
+		         WHERE finding = 'cpu_throttled'),
+		       (SELECT count(*) FROM pg_postmaster_stats_history
+		         WHERE "time" >= '$t0' AND "time" <= '$t1'
+		           AND cgroup_throttled_periods_pct >= (SELECT value FROM pg_postmaster_stats_diagnosis_rules
+		                                                 WHERE threshold = 'throttled_pct'))});
+	cmp_ok($want, '>=', 2, "live: $want samples of the window were throttled in 5% of their periods or more");
+	is($diag, "cpu_throttled $want", 'live: the diagnosis of the window is cpu_throttled, in exactly those samples');
 
 	# back to the parent, which the test user may write to; then the cgroup goes
 	put_raw("$base/cgroup.procs", "$pm\n");
