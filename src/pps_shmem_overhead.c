@@ -76,11 +76,16 @@ pps_ovh_hook_row(PpsOvhRow *r, const char *name, PpsOvhHook hook)
 	uint64		timed = pg_atomic_read_u64(&c->hook_timed[hook]);
 	uint64		ns = pg_atomic_read_u64(&c->hook_timed_ns[hook]);
 
-	pps_ovh_row(r, name, calls, timed > 0 ? (double) ns / timed * calls : 0);
+	/*
+	 * Call n is timed when n % 64 == 0 and stands for calls n .. n + 63:
+	 * the time is ns x 64, which only grows, as a _total must (the mean
+	 * per call times the count would move back when a cheap call is timed).
+	 */
+	pps_ovh_row(r, name, calls, (double) ns * PPS_OVH_HOOK_SAMPLE_EVERY);
 	snprintf(r->detail, sizeof(r->detail),
-			 "exact call count; time measured on 1 call in %d (%llu timed calls, %.0f ns each) and extrapolated to all calls",
+			 "exact call count; time measured on 1 call in %d (%llu timed calls, %.0f ns each), each standing for the %d calls it starts",
 			 PPS_OVH_HOOK_SAMPLE_EVERY, (unsigned long long) timed,
-			 timed > 0 ? (double) ns / timed : 0.0);
+			 timed > 0 ? (double) ns / timed : 0.0, PPS_OVH_HOOK_SAMPLE_EVERY);
 }
 
 /* Fill the PPS_OVH_NROWS rows; w may be NULL (no detail from the sampler). */
