@@ -31,6 +31,7 @@
 #include "source_children.h"
 #include "source_limits.h"
 #include "source_postmaster.h"
+#include "source_replay.h"
 
 PPS_SQL_FUNCTION(pg_postmaster_stats_current)
 PPS_SQL_FUNCTION(pg_postmaster_stats_history)

@@ -28,7 +28,6 @@ extern void pps_row_int4(PpsRow *row, bool valid, int32 v);
 extern void pps_row_int8(PpsRow *row, bool valid, int64 v);
 extern void pps_row_check(PpsRow *row);
 /* a PpsReplayStateCode as the replay view names it; NULL when unknown */
-extern const char *pps_replay_state_name(int state);
 extern const char *pps_valid_str(const char *s);
 extern TupleDesc pps_srf_start(FunctionCallInfo fcinfo, Tuplestorestate **store);
 

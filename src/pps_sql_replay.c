@@ -53,20 +53,6 @@ pps_row_text(PpsRow *row, const char *s)
 	pps_row_put(row, s == NULL, s ? CStringGetTextDatum(s) : (Datum) 0);
 }
 
-static const char *const pps_replay_state_names[] = {
-	[PPS_REPLAY_UNKNOWN] = NULL,
-	[PPS_REPLAY_CAUGHT_UP] = "caught_up",
-	[PPS_REPLAY_CATCHING_UP] = "catching_up",
-	[PPS_REPLAY_FALLING_BEHIND] = "falling_behind",
-	[PPS_REPLAY_PAUSED] = "paused",
-};
-
-const char *
-pps_replay_state_name(int state)
-{
-	return state >= 0 && state <= PPS_REPLAY_PAUSED ? pps_replay_state_names[state] : NULL;
-}
-
 /* The names pg_stat_replication uses. */
 static const char *
 pps_replay_walsender_state_name(int state)

@@ -451,3 +451,18 @@ pps_replay_compute(const PpsReplayReading *cur, const PpsReplayReading *old,
 	else
 		pps_replay_compute_primary(cur, old, seconds, st);
 }
+
+/* The state's name in pg_postmaster_stats_replay and the history; NULL: unknown. */
+static const char *const pps_replay_state_names[] = {
+	[PPS_REPLAY_UNKNOWN] = NULL,
+	[PPS_REPLAY_CAUGHT_UP] = "caught_up",
+	[PPS_REPLAY_CATCHING_UP] = "catching_up",
+	[PPS_REPLAY_FALLING_BEHIND] = "falling_behind",
+	[PPS_REPLAY_PAUSED] = "paused",
+};
+
+const char *
+pps_replay_state_name(int state)
+{
+	return state >= 0 && state <= PPS_REPLAY_PAUSED ? pps_replay_state_names[state] : NULL;
+}

@@ -77,5 +77,6 @@ extern void pps_replay_compute(const PpsReplayReading *cur, const PpsReplayReadi
 extern const char *pps_replay_startup_error(void);
 extern const char *pps_replay_prefetch_error(void);
 extern int	pps_replay_walsenders(PpsWalSender *out, int max);
+extern const char *pps_replay_state_name(int state);
 
 #endif							/* SOURCE_REPLAY_H */
