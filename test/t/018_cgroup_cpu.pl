@@ -271,10 +271,12 @@ sub poll_stat
 	while (time() < $deadline)
 	{
 		my $want = stat_v1($dir);
-		my $t = $s->query_safe(qq{SELECT sampled_at FROM pg_postmaster_stats
+		# always one row: BackgroundPsql of some minor releases (16.2, 17.2)
+		# returns its separator as the output of a query without rows
+		my $t = $s->query_safe(qq{SELECT 'at ' || coalesce((SELECT sampled_at::text FROM pg_postmaster_stats
 			WHERE cgroup_throttled_periods_total = $want->{nr_throttled}
-			  AND round(cgroup_throttled_seconds_total * 1e9) = $want->{throttled_time}});
-		return ($t, $want) if $t ne '';
+			  AND round(cgroup_throttled_seconds_total * 1e9) = $want->{throttled_time}), 'none')});
+		return ($1, $want) if $t =~ /^at (.+)$/ && $1 ne 'none';
 		usleep(100_000);
 	}
 	return;
