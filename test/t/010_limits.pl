@@ -11,7 +11,10 @@ use PostgreSQL::Test::Utils;
 use PpsTest;
 use Test::More;
 
+# No autovacuum: a worker it launches is a server process too, and would
+# move server_processes between the two readings of the exact check below.
 my $node = pps_node('limits',
+	autovacuum => 'off',
 	max_connections => 10,
 	superuser_reserved_connections => 3,
 	'pg_postmaster_stats.sample_interval' => '100ms');
