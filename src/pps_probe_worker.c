@@ -94,6 +94,7 @@ pps_probe_limits(void)
 	char		err[PPS_DETAIL_LEN];
 	double		start = pps_thread_cpu_us();
 	double		cost;
+	PpsLimitsSummary sum;
 
 	if (slow)
 	{
@@ -123,8 +124,27 @@ pps_probe_limits(void)
 	in.bgw_slots_in_use = pps_bgw_read(&bgw, err, sizeof(err)) ? bgw.slots_in_use : -1;
 
 	pps_limits_collect(&in, slow, &pps_limits_reading);
+
+	/* what the sampler records each tick: the lowest headroom */
+	memset(&sum, 0, sizeof(sum));
+	sum.nlimits = pps_limits_reading.nlimits;
+	sum.min_index = -1;
+	for (int i = 0; i < pps_limits_reading.nlimits; i++)
+	{
+		double		h = pps_limit_headroom_pct(&pps_limits_reading.limits[i]);
+
+		if (isnan(h) || pps_limit_is_setting(pps_limits_reading.limits[i].name))
+			continue;
+		sum.nmeasured++;
+		if (sum.min_index < 0 || h < sum.min_headroom_pct)
+		{
+			sum.min_headroom_pct = h;
+			sum.min_index = i;
+		}
+	}
 	cost = pps_thread_cpu_us() - start;
-	pps_shmem_limits_publish(&pps_limits_reading, cost, slow);
+	sum.cost_us = sum.slow_cost_us = cost;
+	pps_shmem_limits_publish(&pps_limits_reading, &sum, slow);
 }
 
 static void

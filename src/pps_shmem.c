@@ -397,16 +397,23 @@ pps_shmem_probe_read(PpsSnapshotProbe *out)
 
 /* Called by the probe worker only. */
 void
-pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow)
+pps_shmem_limits_publish(const PpsLimitsReading *r, const PpsLimitsSummary *sum, bool slow)
 {
+	PpsLimitsSummary *dst = &pps_shared->limits.summary;
+	double		cost_us = slow ? sum->slow_cost_us : sum->cost_us;
+
 	PPS_ASSERT_PROBE();
 	pps_seqlock_write_begin(&pps_shared->limits_seq);
 	memcpy(&pps_shared->limits.reading, r, sizeof(PpsLimitsReading));
-	pps_shared->limits.time = GetCurrentTimestamp();
+	dst->time = GetCurrentTimestamp();
 	if (slow)
-		pps_shared->limits.slow_cost_us = cost_us;
+		dst->slow_cost_us = cost_us;
 	else
-		pps_shared->limits.cost_us = cost_us;
+		dst->cost_us = cost_us;
+	dst->nlimits = sum->nlimits;
+	dst->nmeasured = sum->nmeasured;
+	dst->min_index = sum->min_index;
+	dst->min_headroom_pct = sum->min_headroom_pct;
 	pps_seqlock_write_end(&pps_shared->limits_seq);
 }
 
@@ -421,10 +428,22 @@ pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
 	if (seen == 0 || seen == PG_UINT64_MAX)
 		return false;
 	memcpy(out, &copy.reading, sizeof(PpsLimitsReading));
-	*time = copy.time;
-	*cost_us = copy.cost_us;
-	*slow_cost_us = copy.slow_cost_us;
+	*time = copy.summary.time;
+	*cost_us = copy.summary.cost_us;
+	*slow_cost_us = copy.summary.slow_cost_us;
 	return true;
+}
+
+/* Only the summary at the start of the limits: what the sampler needs. */
+bool
+pps_shmem_limits_summary_read(PpsLimitsSummary *out)
+{
+	uint64		seen = pps_seqlock_read(&pps_shared->limits_seq, out,
+										&pps_shared->limits, sizeof(PpsLimitsSummary));
+
+	StaticAssertStmt(offsetof(PpsLimitsShared, summary) == 0,
+					 "the summary must come first in PpsLimitsShared");
+	return seen != 0 && seen != PG_UINT64_MAX;
 }
 
 /* Called by the sampler worker only. */

@@ -192,12 +192,27 @@ typedef struct PpsOvhWindow
 	double		last_tick_us;	/* the sampler's last tick, thread CPU */
 } PpsOvhWindow;
 
-/* The probe worker's latest limits, with when and at what cost. */
-typedef struct PpsLimitsShared
+/*
+ * When and at what cost the probe refreshed the limits, and the figures
+ * the sampler takes every tick, computed by the probe as it publishes:
+ * first in PpsLimitsShared, so that the sampler copies only these bytes
+ * and not the whole reading (kilobytes of names, sources and hints).
+ */
+typedef struct PpsLimitsSummary
 {
 	TimestampTz time;
 	double		cost_us;		/* CPU of the last refresh */
 	double		slow_cost_us;	/* ... of the last one with PSS */
+	int32		nlimits;
+	int32		nmeasured;		/* limits with a headroom, settings excluded */
+	int32		min_index;		/* the lowest headroom's row, -1: none */
+	double		min_headroom_pct;
+} PpsLimitsSummary;
+
+/* The probe worker's latest limits. */
+typedef struct PpsLimitsShared
+{
+	PpsLimitsSummary summary;	/* first: see above */
 	PpsLimitsReading reading;
 } PpsLimitsShared;
 
@@ -360,7 +375,9 @@ extern const char *pps_shmem_source_name(PpsSource src);
 extern void pps_shmem_probe_publish(const PpsSnapshotProbe *probe);
 extern bool pps_shmem_probe_read(PpsSnapshotProbe *out);
 
-extern void pps_shmem_limits_publish(const PpsLimitsReading *r, double cost_us, bool slow);
+extern void pps_shmem_limits_publish(const PpsLimitsReading *r, const PpsLimitsSummary *sum,
+									 bool slow);
+extern bool pps_shmem_limits_summary_read(PpsLimitsSummary *out);
 extern bool pps_shmem_limits_read(PpsLimitsReading *out, TimestampTz *time,
 								  double *cost_us, double *slow_cost_us);
 extern void pps_shmem_replay_publish(const PpsReplayState *state);

@@ -68,6 +68,7 @@ typedef struct PpsTablePart
 {
 	int32		nused;
 	int32		free_head;		/* -1: full */
+	int32		high_water;		/* slots at or above it were never used */
 } PpsTablePart;
 
 /* what eviction sorts, in the partition's scratch space */
@@ -188,6 +189,19 @@ pps_table_part_clear(PpsTable *t, int p, bool init)
 	}
 	part->nused = 0;
 	part->free_head = 0;
+	part->high_water = 0;
+}
+
+/*
+ * The slots of partition p that can be in use: the free list hands out
+ * slots from 0 up and takes freed ones back at its head, so a table with
+ * few sources is walked over those few, not its whole capacity.  Read
+ * under the partition's lock; bounded by what this process computed.
+ */
+static int
+pps_table_used_slots(PpsTable *t, int p)
+{
+	return Min(Max(t->sh->parts[p].high_water, 0), t->part_capacity);
 }
 
 void
@@ -315,6 +329,7 @@ pps_table_insert(PpsTable *t, int p, uint32 hash, const void *key, TimestampTz n
 	e = pps_table_entry(t, p, slot);
 	part->free_head = e->next_free;
 	part->nused++;
+	part->high_water = Max(part->high_water, slot + 1);
 
 	e->hash = hash;
 	memcpy(e->key, key, t->key_size);
@@ -399,8 +414,11 @@ pps_table_copy(PpsTable *t, int *nrows)
 	rows = palloc0(rsize * t->part_capacity * t->nparts);
 	for (int p = 0; p < t->nparts; p++)
 	{
+		int			used;
+
 		LWLockAcquire(&t->locks[p].lock, LW_SHARED);
-		for (int i = 0; i < t->part_capacity; i++)
+		used = pps_table_used_slots(t, p);
+		for (int i = 0; i < used; i++)
 		{
 			PpsTableEntry *e = pps_table_entry(t, p, i);
 			PpsTableRow *r = (PpsTableRow *) (rows + rsize * n);
@@ -437,8 +455,11 @@ pps_table_sample(PpsTable *t, double seconds, double tau_seconds)
 	alpha = 1.0 - exp(-seconds / tau_seconds);
 	for (int p = 0; p < t->nparts; p++)
 	{
+		int			used;
+
 		LWLockAcquire(&t->locks[p].lock, LW_SHARED);
-		for (int i = 0; i < t->part_capacity; i++)
+		used = pps_table_used_slots(t, p);
+		for (int i = 0; i < used; i++)
 		{
 			PpsTableEntry *e = pps_table_entry(t, p, i);
 			uint64		cur;

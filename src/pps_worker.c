@@ -72,6 +72,7 @@ typedef struct PpsPrevious
 	bool		children_ok;
 	int			n_autovacuum;
 	int			autovacuum_pids[PPS_MAX_AUTOVACUUM_PIDS];
+	bool		bpf_ok;			/* the eBPF source sampled last tick */
 } PpsPrevious;
 
 static PpsPrevious prev;
@@ -277,6 +278,56 @@ pps_sample_connsetup(PpsSample *s, double seconds)
 	prev.conn_setup = hist;
 }
 
+/*
+ * The two arrays the children source reads have a slot per possible
+ * process: with thousands of connections a pass over them, with caches
+ * cold after the sampler's sleep, is most of a tick.  Their counts change
+ * only when a process starts or ends, and eBPF counts every fork and exit
+ * of the postmaster's children exactly: with it, the arrays are read when
+ * a child forked or exited in the last PPS_CHILDREN_SETTLE_US (a new
+ * process joins the arrays a few milliseconds after its fork), while a
+ * connection was seen still authenticating, and at least every
+ * PPS_CHILDREN_RESCAN_US; otherwise the previous reading stands.  Without
+ * eBPF they are read every tick.
+ */
+#define PPS_CHILDREN_SETTLE_US (3 * 1000 * 1000)
+#define PPS_CHILDREN_RESCAN_US (10 * 1000 * 1000)
+
+static struct
+{
+	uint64		events;			/* eBPF's forks + exits, as last seen */
+	TimestampTz changed_at;		/* when they last moved */
+	TimestampTz scanned_at;
+	uint16		by_type[PPS_MAX_BACKEND_TYPES];
+	int32		unregistered;
+} children_scan;
+
+static uint64
+pps_children_events(void)
+{
+	uint64		n = pg_atomic_read_u64(&pps_shared->bpf_forks_total);
+
+	for (int i = 0; i < PPS_BPF_NCHILD_TYPES; i++)
+		n += pg_atomic_read_u64(&pps_shared->bpf_exits_total[i]) +
+			pg_atomic_read_u64(&pps_shared->bpf_exits_unseen_total[i]);
+	return n;
+}
+
+static bool
+pps_children_scan_needed(TimestampTz now)
+{
+	uint64		events = pps_children_events();
+
+	if (events != children_scan.events)
+	{
+		children_scan.events = events;
+		children_scan.changed_at = now;
+	}
+	return !prev.bpf_ok || !prev.children_ok || children_scan.unregistered > 0 ||
+		now - children_scan.changed_at < PPS_CHILDREN_SETTLE_US ||
+		now - children_scan.scanned_at >= PPS_CHILDREN_RESCAN_US;
+}
+
 static bool
 pps_try_children_read(void *arg, char *err, size_t errlen)
 {
@@ -288,6 +339,16 @@ pps_sample_children(PpsSample *s)
 {
 	PpsChildrenReading r;
 	char		err[PPS_DETAIL_LEN];
+
+	if (!pps_children_scan_needed(s->time))
+	{
+		/* no process started or ended: the counts stand, none is new */
+		s->valid |= PPS_SRC_BIT(PPS_SRC_CHILDREN);
+		memcpy(s->children_by_type, children_scan.by_type, sizeof(s->children_by_type));
+		s->autovacuum_workers_started = 0;
+		s->children_unregistered = children_scan.unregistered;
+		return;
+	}
 
 	/* attaching can ERROR if the array's size is not what we computed */
 	if (!pps_try(pps_try_children_read, &r, "could not attach to the backend status array",
@@ -331,9 +392,19 @@ pps_sample_children(PpsSample *s)
 	 * authenticating (they register in the status array right after).
 	 */
 	s->children_unregistered = Max(pps_children_in_procarray() - r.registered_in_procarray, 0);
-	pps_shmem_sources_set(PPS_SRC_CHILDREN, true,
-						  "backend status array (%d registered) and PGPROC array",
-						  r.registered);
+
+	children_scan.scanned_at = s->time;
+	children_scan.unregistered = s->children_unregistered;
+	memcpy(children_scan.by_type, s->children_by_type, sizeof(children_scan.by_type));
+	if (prev.bpf_ok)
+		pps_shmem_sources_set(PPS_SRC_CHILDREN, true,
+							  "backend status array (%d registered) and PGPROC array: read when eBPF saw a child start or end in the last %d s or a connection is authenticating, else every %d s",
+							  r.registered, PPS_CHILDREN_SETTLE_US / 1000000,
+							  PPS_CHILDREN_RESCAN_US / 1000000);
+	else
+		pps_shmem_sources_set(PPS_SRC_CHILDREN, true,
+							  "backend status array (%d registered) and PGPROC array: read every sample (eBPF, when active, tells when nothing changed)",
+							  r.registered);
 }
 
 static void
@@ -440,32 +511,16 @@ pps_sample_snapshot(PpsSample *s)
 						  probe_pid, p.calls, p.in_recovery ? " (hot standby: running xids are all in subxcnt)" : "");
 }
 
-/*
- * Rows that compare two settings rather than a usage with its limit: their
- * headroom does not move with load, so they never count as the tightest.
- */
-static bool
-pps_limit_is_setting(const char *name)
-{
-	return strcmp(name, "backend_open_files") == 0 ||
-		strcmp(name, "listen_backlog") == 0 ||
-		strcmp(name, "huge_pages") == 0;
-}
-
 /* The limit closest to its maximum, from the probe worker's latest reading. */
 static void
 pps_sample_limits(PpsSample *s)
 {
-	static PpsLimitsReading r;
-	TimestampTz at;
-	double		cost;
-	double		slow_cost;
+	PpsLimitsSummary sum;
 	uint32		probe_pid = pg_atomic_read_u32(&pps_shared->probe_pid);
-	int			nok = 0;
 
 	s->limits_min_index = -1;
-	if (probe_pid == 0 || !pps_shmem_limits_read(&r, &at, &cost, &slow_cost) ||
-		s->time - at > 2 * (int64) pps_sample_interval_ms * 1000 + PPS_LIMITS_SLOW_MARGIN_US)
+	if (probe_pid == 0 || !pps_shmem_limits_summary_read(&sum) ||
+		s->time - sum.time > 2 * (int64) pps_sample_interval_ms * 1000 + PPS_LIMITS_SLOW_MARGIN_US)
 	{
 		pps_shmem_sources_set(PPS_SRC_LIMITS, false,
 							  probe_pid == 0 ?
@@ -473,39 +528,45 @@ pps_sample_limits(PpsSample *s)
 							  "the probe worker has not published recent limits yet");
 		return;
 	}
-	for (int i = 0; i < r.nlimits; i++)
+	/* the probe wrote the index; keep it within the reading's rows */
+	if (sum.min_index >= 0 && sum.min_index < PPS_MAX_LIMITS)
 	{
-		double		h = pps_limit_headroom_pct(&r.limits[i]);
-
-		if (isnan(h) || pps_limit_is_setting(r.limits[i].name))
-			continue;
-		nok++;
-		if (s->limits_min_index < 0 || h < s->limits_min_headroom_pct)
-		{
-			s->limits_min_headroom_pct = h;
-			s->limits_min_index = (int16) i;
-		}
+		s->limits_min_index = (int16) sum.min_index;
+		s->limits_min_headroom_pct = sum.min_headroom_pct;
 	}
 	s->valid |= PPS_SRC_BIT(PPS_SRC_LIMITS);
 	pps_shmem_sources_set(PPS_SRC_LIMITS, true,
 						  "probe worker pid %u: %d of %d limits measured every sample (%.0f us); memory per backend, user tasks and cgroup memory every %d s (%.0f us)",
-						  probe_pid, nok, r.nlimits, cost, PPS_LIMITS_SLOW_INTERVAL_MS / 1000, slow_cost);
+						  probe_pid, sum.nmeasured, sum.nlimits, sum.cost_us,
+						  PPS_LIMITS_SLOW_INTERVAL_MS / 1000, sum.slow_cost_us);
 }
 
-/* Run one source's collection and add its thread CPU to its overhead row. */
+/*
+ * Run one source's collection and add its thread CPU to its overhead row.
+ * One clock read per source: the end of one is the start of the next
+ * (each read of the thread's CPU clock is a system call, not the vDSO).
+ */
 #define PPS_TIMED(src, call) \
 	do { \
-		uint64		pps_t0_ = pps_ovh_thread_cpu_ns(); \
 		call; \
-		pg_atomic_fetch_add_u64(&pps_shared->ovh.sampler_src_ns[src], \
-								pps_ovh_thread_cpu_ns() - pps_t0_); \
+		lap = pps_timed_lap(src, lap); \
 	} while (0)
+
+static uint64
+pps_timed_lap(PpsSource src, uint64 since)
+{
+	uint64		now = pps_ovh_thread_cpu_ns();
+
+	pg_atomic_fetch_add_u64(&pps_shared->ovh.sampler_src_ns[src], now - since);
+	return now;
+}
 
 static void
 pps_worker_tick(void)
 {
 	PpsSample	s;
-	double		cpu_start = pps_thread_cpu_us();
+	uint64		cpu_start = pps_ovh_thread_cpu_ns();
+	uint64		lap = cpu_start;
 	double		seconds = 0;
 
 	memset(&s, 0, sizeof(s));
@@ -535,22 +596,26 @@ pps_worker_tick(void)
 	s.server_oncpu_samples = -1;
 	s.snapshot_cpu_share_pct = get_float8_nan();
 
+	/* the setup above goes to the first source */
 	PPS_TIMED(PPS_SRC_POSTMASTER, pps_sample_postmaster(&s, seconds));
 	PPS_TIMED(PPS_SRC_ACCEPT, pps_sample_accept(&s, seconds));
-	PPS_TIMED(PPS_SRC_CONNSETUP, pps_sample_connsetup(&s, seconds));
+	/* the per-client rates are the connection_setup source's */
+	PPS_TIMED(PPS_SRC_CONNSETUP,
+			  (pps_sample_connsetup(&s, seconds),
+			   pps_table_sample(&pps_clients_table, seconds, PPS_CLIENT_RATE_TAU_S)));
 	PPS_TIMED(PPS_SRC_CHILDREN, pps_sample_children(&s));
 	PPS_TIMED(PPS_SRC_BGWORKERS, pps_sample_bgworkers(&s, seconds));
 	PPS_TIMED(PPS_SRC_PARALLEL, pps_sample_parallel(&s, seconds));
-	pps_table_sample(&pps_clients_table, seconds, PPS_CLIENT_RATE_TAU_S);
 	PPS_TIMED(PPS_SRC_SNAPSHOT, pps_sample_snapshot(&s));
 	PPS_TIMED(PPS_SRC_LIMITS, pps_sample_limits(&s));
-	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_attach(pps_config_reloaded));
+	PPS_TIMED(PPS_SRC_EBPF, (pps_wbpf_attach(pps_config_reloaded),
+							 pps_wbpf_sample(&s, seconds)));
 	pps_config_reloaded = false;
-	PPS_TIMED(PPS_SRC_EBPF, pps_wbpf_sample(&s, seconds));
 	PPS_TIMED(PPS_SRC_REPLAY, pps_wreplay_sample(&s, seconds));
 	PPS_TIMED(PPS_SRC_CGROUP_CPU, pps_wcgroup_sample(&s, seconds));
 
-	s.sampler_cpu_us = pps_thread_cpu_us() - cpu_start;
+	s.sampler_cpu_us = (lap - cpu_start) / 1000.0;
+	prev.bpf_ok = (s.valid & PPS_SRC_BIT(PPS_SRC_EBPF)) != 0;
 	pps_shmem_ring_append(&s);
 	prev.time = s.time;
 	pps_ovh_worker_tick(&pps_shared->ovh.sampler_ticks, &pps_shared->ovh.sampler_cpu_ns);

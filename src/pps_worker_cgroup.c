@@ -28,6 +28,17 @@
 static PpsCgroupCpu prev;
 static bool prev_ok = false;
 
+/*
+ * Which cgroup, and its quota, are looked up again at most this often (and
+ * at once when pg_postmaster_stats.cgroup_cpu_dir changes): on a container
+ * platform that is a file per ancestor level, every tick, for a figure that
+ * changes when an operator resizes the container.  cpu.stat is read every
+ * tick.
+ */
+#define PPS_CGROUP_RESOLVE_US (5 * 1000 * 1000)
+static TimestampTz resolved_at = 0;
+static char resolved_guc[MAXPGPATH];
+
 static void
 pps_wcgroup_report(const PpsCgroupCpu *c)
 {
@@ -48,8 +59,8 @@ pps_wcgroup_report(const PpsCgroupCpu *c)
 	else
 		snprintf(quota, sizeof(quota), "no CPU quota on it or its %d ancestor(s)",
 				 c->levels - 1);
-	pps_shmem_sources_set(PPS_SRC_CGROUP_CPU, true, "%s: %s; throttling from its cpu.stat every sample",
-						  where, quota);
+	pps_shmem_sources_set(PPS_SRC_CGROUP_CPU, true, "%s: %s; the cgroup and its quota looked up every %d s, throttling from its cpu.stat every sample",
+						  where, quota, PPS_CGROUP_RESOLVE_US / 1000000);
 }
 
 /*
@@ -67,10 +78,21 @@ pps_wcgroup_sample(PpsSample *s, double seconds)
 	s->cgroup_throttled_periods_pct = s->cgroup_throttled_seconds_per_s = get_float8_nan();
 	s->cgroup_throttled_periods_total = s->cgroup_throttled_ns_total = -1;
 
-	if (pps_cgroup_cpu_dir[0] != '\0')
-		ok = pps_cgroup_cpu_read_dir(pps_cgroup_cpu_dir, &c, err, sizeof(err));
+	if (prev_ok && s->time - resolved_at < PPS_CGROUP_RESOLVE_US &&
+		strcmp(resolved_guc, pps_cgroup_cpu_dir) == 0)
+	{
+		c = prev;
+		ok = pps_cgroup_cpu_read_stat(&c, err, sizeof(err));
+	}
 	else
-		ok = pps_cgroup_cpu_read(PostmasterPid, &c, err, sizeof(err));
+	{
+		if (pps_cgroup_cpu_dir[0] != '\0')
+			ok = pps_cgroup_cpu_read_dir(pps_cgroup_cpu_dir, &c, err, sizeof(err));
+		else
+			ok = pps_cgroup_cpu_read(PostmasterPid, &c, err, sizeof(err));
+		resolved_at = s->time;
+		strlcpy(resolved_guc, pps_cgroup_cpu_dir, sizeof(resolved_guc));
+	}
 	if (!ok)
 	{
 		pps_shmem_sources_set(PPS_SRC_CGROUP_CPU, false, "%s", err);

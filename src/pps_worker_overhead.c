@@ -15,11 +15,9 @@
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "utils/float.h"
 
+#include "pps_procfs.h"
 #include "pps_shmem_overhead.h"
 #include "pps_worker_overhead.h"
 #include "source_bpf.h"
@@ -39,19 +37,16 @@ pps_wovh_bpf_reset(void)
 	memset(pps_wovh_prev_ns, 0, sizeof(pps_wovh_prev_ns));
 }
 
-/* 0 or 1, or -1 when unreadable; three system calls */
+/* 0 or 1, or -1 when unreadable; one system call on the open file */
 static int32
 pps_wovh_bpf_stats_enabled(void)
 {
-	char		c = '\0';
-	int			fd = open("/proc/sys/kernel/bpf_stats_enabled", O_RDONLY | O_CLOEXEC);
+	static PpsOpenFile f = PPS_OPEN_FILE_INIT;
+	char		buf[8];
 
-	if (fd < 0)
+	if (pps_read_open_file(&f, "/proc/sys/kernel/bpf_stats_enabled", buf, sizeof(buf)) < 1)
 		return -1;
-	if (read(fd, &c, 1) != 1)
-		c = '\0';
-	close(fd);
-	return c == '1' ? 1 : (c == '0' ? 0 : -1);
+	return buf[0] == '1' ? 1 : (buf[0] == '0' ? 0 : -1);
 }
 
 static void

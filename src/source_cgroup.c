@@ -237,14 +237,16 @@ pps_cgroup_stat_field(const char *text, const char *key)
 	return 0;
 }
 
-static bool
-pps_cgroup_read_stat(PpsCgroupCpu *c, char *err, size_t errlen)
+bool
+pps_cgroup_cpu_read_stat(PpsCgroupCpu *c, char *err, size_t errlen)
 {
+	/* read every tick, so kept open (pps_procfs.h) */
+	static PpsOpenFile stat_file = PPS_OPEN_FILE_INIT;
 	char		path[MAXPGPATH + 16];
 	char		buf[1024];
 
 	snprintf(path, sizeof(path), "%s/cpu.stat", c->dir);
-	if (pps_read_file(path, buf, sizeof(buf)) < 0)
+	if (pps_read_open_file(&stat_file, path, buf, sizeof(buf)) < 0)
 	{
 		snprintf(err, errlen, "could not read %s: %m", path);
 		return false;
@@ -316,7 +318,7 @@ pps_cgroup_cpu_read_dir(const char *dir, PpsCgroupCpu *out, char *err, size_t er
 			return false;
 		}
 	}
-	return pps_cgroup_read_stat(out, err, errlen);
+	return pps_cgroup_cpu_read_stat(out, err, errlen);
 }
 
 /* The directory of cgroup path in the mounted hierarchy m. */
@@ -390,7 +392,7 @@ pps_cgroup_cpu_read(pid_t pid, PpsCgroupCpu *out, char *err, size_t errlen)
 		*slash = '\0';
 	}
 
-	if (!pps_cgroup_read_stat(out, err, errlen))
+	if (!pps_cgroup_cpu_read_stat(out, err, errlen))
 	{
 		/* moved mounts, or a cgroup removed under us: look again next time */
 		pps_cgroup_forget_mounts();

@@ -42,6 +42,12 @@ extern bool pps_cgroup_cpu_read_dir(const char *dir, PpsCgroupCpu *out,
 extern bool pps_cgroup_cpu_read(pid_t pid, PpsCgroupCpu *out,
 								char *err, size_t errlen);
 
+/*
+ * Only the throttling counters (cpu.stat) of the cgroup c already names:
+ * what changes between two readings of the quota and the cgroup.
+ */
+extern bool pps_cgroup_cpu_read_stat(PpsCgroupCpu *c, char *err, size_t errlen);
+
 /* Forget the cached mount table: the next read parses it again. */
 extern void pps_cgroup_forget_mounts(void);
 

@@ -804,3 +804,15 @@ pps_limits_collect(const PpsLimitsInput *in, bool include_slow,
 	Assert(r->nlimits == PPS_LIMITS_NROWS);
 	r->slow_sampled_at = pps_limits_slow.sampled_at;
 }
+
+/*
+ * Rows that compare two settings rather than a usage with its limit: their
+ * headroom does not move with load, so they never count as the tightest.
+ */
+bool
+pps_limit_is_setting(const char *name)
+{
+	return strcmp(name, "backend_open_files") == 0 ||
+		strcmp(name, "listen_backlog") == 0 ||
+		strcmp(name, "huge_pages") == 0;
+}

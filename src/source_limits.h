@@ -38,5 +38,6 @@ typedef struct PpsLimitsInput
 extern void pps_limits_collect(const PpsLimitsInput *in, bool include_slow,
 							   PpsLimitsReading *r);
 extern double pps_limit_headroom_pct(const PpsLimit *l);
+extern bool pps_limit_is_setting(const char *name);
 
 #endif							/* SOURCE_LIMITS_H */

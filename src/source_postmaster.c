@@ -17,6 +17,10 @@
 #include "pps_procfs.h"
 #include "source_postmaster.h"
 
+/* read every tick, so kept open (pps_procfs.h) */
+static PpsOpenFile pm_schedstat = PPS_OPEN_FILE_INIT;
+static PpsOpenFile pm_status = PPS_OPEN_FILE_INIT;
+
 /* /proc/<pid>/stat: fields after the parenthesised comm, 1-based like proc(5) */
 #define STAT_UTIME 14
 #define STAT_STIME 15
@@ -100,7 +104,7 @@ pps_pm_read(pid_t pid, PpsPmReading *r, char *err, size_t errlen)
 	memset(r, 0, sizeof(*r));
 
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int) pid);
-	if (pps_read_file(path, buf, sizeof(buf)) <= 0)
+	if (pps_read_open_file(&pm_schedstat, path, buf, sizeof(buf)) <= 0)
 	{
 		snprintf(err, errlen, "could not read %s: %m (a kernel without CONFIG_SCHED_INFO?)", path);
 		return false;
@@ -114,7 +118,7 @@ pps_pm_read(pid_t pid, PpsPmReading *r, char *err, size_t errlen)
 	}
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-	if (pps_read_file(path, buf, sizeof(buf)) < 0)
+	if (pps_read_open_file(&pm_status, path, buf, sizeof(buf)) < 0)
 	{
 		snprintf(err, errlen, "could not read %s: %m", path);
 		return false;

@@ -77,8 +77,8 @@ put("$v2/cpu.stat", "usage_usec 8000000\nuser_usec 6000000\nsystem_usec 2000000\
 	  . "nr_periods 1000\nnr_throttled 250\nthrottled_usec 4000000\nnr_bursts 0\nburst_usec 0\n");
 set_dir($v2);
 is(poll_session($s, q{SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'cgroup_cpu'},
-		"cgroup v2 $v2 (pg_postmaster_stats.cgroup_cpu_dir): quota 0.50 CPU (50000/100000 us); throttling from its cpu.stat every sample"),
-	"cgroup v2 $v2 (pg_postmaster_stats.cgroup_cpu_dir): quota 0.50 CPU (50000/100000 us); throttling from its cpu.stat every sample",
+		"cgroup v2 $v2 (pg_postmaster_stats.cgroup_cpu_dir): quota 0.50 CPU (50000/100000 us); the cgroup and its quota looked up every 5 s, throttling from its cpu.stat every sample"),
+	"cgroup v2 $v2 (pg_postmaster_stats.cgroup_cpu_dir): quota 0.50 CPU (50000/100000 us); the cgroup and its quota looked up every 5 s, throttling from its cpu.stat every sample",
 	'v2 fixture: the sources view names the directory, the version and the quota');
 # two samples of the fixture: the second has rates, all zero
 is(poll_session($s, q{SELECT cgroup_cpu_limit_cores || ' ' || cgroup_throttled_periods_total || ' '
@@ -182,8 +182,8 @@ SKIP:
 	put_raw("$cg/cpu.cfs_quota_us", "20000\n");
 	put_raw("$cg/cgroup.procs", "$pm\n");
 	is(poll_session($s, q{SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'cgroup_cpu'},
-			"cgroup v1 $cg: quota 0.20 CPU (20000/100000 us); throttling from its cpu.stat every sample"),
-		"cgroup v1 $cg: quota 0.20 CPU (20000/100000 us); throttling from its cpu.stat every sample",
+			"cgroup v1 $cg: quota 0.20 CPU (20000/100000 us); the cgroup and its quota looked up every 5 s, throttling from its cpu.stat every sample"),
+		"cgroup v1 $cg: quota 0.20 CPU (20000/100000 us); the cgroup and its quota looked up every 5 s, throttling from its cpu.stat every sample",
 		'live: the postmaster moved into the cgroup is found there, with its quota');
 	is(poll_session($s, 'SELECT cgroup_cpu_limit_cores FROM pg_postmaster_stats', '0.2'), '0.2',
 		'live: cgroup_cpu_limit_cores is 0.20 exactly');
@@ -235,8 +235,8 @@ SKIP:
 	put_raw("$base/cgroup.procs", "$pm\n");
 	is(poll_session($s, q{SELECT coalesce(cgroup_cpu_limit_cores::text, 'null') || ' '
 			|| (SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'cgroup_cpu')
-			FROM pg_postmaster_stats} , "null cgroup v1 $base: no CPU quota on it or its 1 ancestor(s); throttling from its cpu.stat every sample"),
-		"null cgroup v1 $base: no CPU quota on it or its 1 ancestor(s); throttling from its cpu.stat every sample",
+			FROM pg_postmaster_stats} , "null cgroup v1 $base: no CPU quota on it or its 1 ancestor(s); the cgroup and its quota looked up every 5 s, throttling from its cpu.stat every sample"),
+		"null cgroup v1 $base: no CPU quota on it or its 1 ancestor(s); the cgroup and its quota looked up every 5 s, throttling from its cpu.stat every sample",
 		'live: moved back, the postmaster is found in the parent, without a quota');
 	$s->quit;
 	$node->stop;
