@@ -13,7 +13,10 @@ OBJS = \
 	src/pps_sql.o \
 	src/pps_sql_attrib.o \
 	src/pps_sql_diagnosis.o \
+	src/pps_sql_diagnosis_evidence.o \
+	src/pps_sql_diagnosis_postmaster.o \
 	src/pps_sql_diagnosis_rules.o \
+	src/pps_sql_diagnosis_server.o \
 	src/pps_sql_diagnosis_sources.o \
 	src/pps_sql_replay.o \
 	src/pps_try.o \

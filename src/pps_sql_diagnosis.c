@@ -45,7 +45,7 @@ typedef struct PpsDiagResult
 	int			order;			/* in pps_findings[] */
 	int			samples;		/* held in, within the window */
 	int			since;			/* index of the latest run's first sample */
-	int			last;			/* index of the latest sample it held in */
+	const PpsSample **held;		/* the samples of the window it held in */
 } PpsDiagResult;
 
 /* Copies the ring, oldest first; rows overwritten while we read are skipped. */
@@ -116,23 +116,16 @@ pps_interval_seconds(const Interval *iv)
 
 static void
 pps_diag_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsDiagResult *r,
-			 const PpsSample *hist, int first, double window_s, PpsDiagContext *ctx,
+			 const PpsSample *hist, double window_s, const PpsDiagContext *ctx,
 			 const PpsLimitsReading *limits, const PpsSourceState *sources)
 {
-	const PpsSample **held = palloc(sizeof(PpsSample *) * r->samples);
 	PpsDiagHeld h;
 	PpsDiagText text;
 	PpsRow		row;
-	int			k = 0;
 	char	   *json;
 
-	for (int i = first; i <= r->last; i++)
-		if (pps_diag_holds(r->f, hist, i, ctx))
-			held[k++] = &hist[i];
-	Assert(k == r->samples);
-
-	h.samples = held;
-	h.n = k;
+	h.samples = r->held;
+	h.n = r->samples;
 	h.limits = limits;
 	h.sources = sources;
 	h.window_seconds = window_s;
@@ -173,6 +166,7 @@ pg_postmaster_stats_diagnose_body(PG_FUNCTION_ARGS)
 	PpsDiagContext ctx;
 	PpsDiagResult *results;
 	int			nresults = 0;
+	const PpsSample **held;
 	PpsLimitsReading *limits = palloc(sizeof(PpsLimitsReading));
 	PpsSourceState sources[PPS_NUM_SOURCES];
 	TimestampTz limits_at;
@@ -210,11 +204,16 @@ pg_postmaster_stats_diagnose_body(PG_FUNCTION_ARGS)
 	for (first = 0; first < n && hist[first].time < from; first++)
 		;
 
+	/*
+	 * The samples each finding held in, for its description: gathered in a
+	 * scratch array of the window's size, kept only for reported findings.
+	 */
 	results = palloc0(sizeof(PpsDiagResult) * pps_nfindings);
+	held = palloc(sizeof(PpsSample *) * Max(n - first, 1));
 	for (int fi = 0; fi < pps_nfindings; fi++)
 	{
 		const PpsFinding *f = &pps_findings[fi];
-		PpsDiagResult r = {f, fi, 0, -1, -1};
+		PpsDiagResult r = {f, fi, 0, -1, NULL};
 		int			run = 0,
 					longest = 0;
 
@@ -231,11 +230,12 @@ pg_postmaster_stats_diagnose_body(PG_FUNCTION_ARGS)
 				r.since = i;
 			run++;
 			longest = Max(longest, run);
-			r.samples++;
-			r.last = i;
+			held[r.samples++] = &hist[i];
 		}
 		if (longest < f->min_run)
 			continue;
+		r.held = palloc(sizeof(PpsSample *) * r.samples);
+		memcpy(r.held, held, sizeof(PpsSample *) * r.samples);
 		/* a run that began before the window: since when, really */
 		if (r.since == first)
 			while (r.since > 0 && pps_diag_holds(f, hist, r.since - 1, &ctx))
@@ -245,7 +245,7 @@ pg_postmaster_stats_diagnose_body(PG_FUNCTION_ARGS)
 
 	qsort(results, nresults, sizeof(PpsDiagResult), pps_diag_cmp);
 	for (int i = 0; i < nresults; i++)
-		pps_diag_row(store, tupdesc, &results[i], hist, first, window_s, &ctx,
+		pps_diag_row(store, tupdesc, &results[i], hist, window_s, &ctx,
 					 limits, sources);
 	return (Datum) 0;
 }

@@ -2,7 +2,8 @@
  *
  * pps_sql_diagnosis.h
  *	  The findings of the diagnosis (pps_sql_diagnosis.c): their rules,
- *	  thresholds and remedies, listed once in pps_sql_diagnosis_rules.c.
+ *	  thresholds and remedies, listed once in pps_sql_diagnosis_rules.c
+ *	  (what the files of the findings share: pps_sql_diagnosis_internal.h).
  *
  * The diagnosis runs at query time over a copy of the sample history: no
  * work is added to the sampler's tick.  A rule looks at one sample (and
@@ -87,16 +88,5 @@ extern const int pps_nthresholds;
 
 extern double pps_threshold_value(const PpsThreshold *t);
 extern const char *pps_severity_name(PpsSeverity s);
-
-/* the top sources of the churn findings (pps_sql_diagnosis_sources.c) */
-extern void pps_diag_top_clients(StringInfo summary, StringInfo evidence, int n);
-extern void pps_diag_top_parallel(StringInfo summary, StringInfo evidence, int n);
-
-/* helpers for the describers */
-extern double pps_held_avg(const PpsDiagHeld *h, size_t offset);
-extern double pps_held_max(const PpsDiagHeld *h, size_t offset);
-extern int32 pps_held_max_i32(const PpsDiagHeld *h, size_t offset);
-extern void pps_ev_num(StringInfo ev, const char *key, double v);
-extern void pps_ev_text(StringInfo ev, const char *key, const char *v);
 
 #endif							/* PPS_SQL_DIAGNOSIS_H */

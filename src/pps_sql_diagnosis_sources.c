@@ -25,7 +25,7 @@
 #include "pps_compat.h"
 #include "pps_shmem_attrib.h"
 #include "pps_sql.h"
-#include "pps_sql_diagnosis.h"
+#include "pps_sql_diagnosis_internal.h"
 
 typedef struct PpsRanked
 {

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # What a diagnosis costs: SELECT * FROM pg_postmaster_stats_diagnosis (the
 # last minute) and pg_postmaster_stats_diagnose('1 hour') over a full
 # history of 3600 samples (the default history_size), each timed ROUNDS
@@ -8,72 +8,65 @@
 # issue's target is under 5 ms.  No assertion.
 #
 # The history fills at FILL_INTERVAL (100 ms: 3600 samples in 6 minutes).
-# Starts its own throwaway cluster (Unix socket only) and removes it; as
-# root it runs it as the postgres OS user.  Settings: PG_BIN, ROUNDS (50).
+# Starts its own throwaway cluster (test/lib/bench.sh: Unix socket and
+# loopback, a free port) and removes it; run as root or as the postgres OS
+# user.  Settings: PGBIN (PG_BIN is read too), ROUNDS (50), FILL_INTERVAL
+# (100ms), PORT (a free one from 56432).
 set -euo pipefail
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+BENCH_NAME=bench_diagnosis
+PGBIN=${PGBIN:-${PG_BIN:-}}
+# shellcheck source=../lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
+
 ROUNDS=${ROUNDS:-50}
 FILL_INTERVAL=${FILL_INTERVAL:-100ms}
-OWNER=postgres
-PORT=${PORT:-56499}
+MAX_CONNECTIONS=100
+HISTORY=3600
 
-as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u "$OWNER" -- "$@"; else "$@"; fi; }
+bench_setup
 
-WORK=$(mktemp -d /tmp/pps-bench-diag.XXXXXX)
-chmod 755 "$WORK"
-if [ "$(id -u)" -eq 0 ]; then chown "$OWNER" "$WORK"; fi
-STORM=
-cleanup() {
-	if [ -n "$STORM" ]; then kill "$STORM" 2>/dev/null || true; wait "$STORM" 2>/dev/null || true; fi
-	as_owner "$PG_BIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null 2>&1 || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+PORT=${PORT:-$(pick_port 56432)}
+make_cluster diag "$PORT" yes \
+	"pg_postmaster_stats.sample_interval = $FILL_INTERVAL" \
+	"pg_postmaster_stats.history_size = $HISTORY"
+q "$PORT" 'CREATE EXTENSION pg_postmaster_stats' >/dev/null
 
-as_owner "$PG_BIN/initdb" -D "$WORK/data" -A trust >/dev/null
-cat >>"$WORK/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'pg_postmaster_stats'
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$WORK'
-pg_postmaster_stats.sample_interval = $FILL_INTERVAL
-pg_postmaster_stats.history_size = 3600
-CONF
-as_owner "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/log" -w start >/dev/null
-psql_q() { "$PG_BIN/psql" -X -q -At -h "$WORK" -p "$PORT" -U "$OWNER" -d postgres "$@"; }
-psql_q -c 'CREATE EXTENSION pg_postmaster_stats'
-
-echo "# filling the history: 3600 samples at $FILL_INTERVAL" >&2
-until [ "$(psql_q -c 'SELECT count(*) FROM pg_postmaster_stats_history')" -ge 3600 ]; do sleep 5; done
+log "filling the history: $HISTORY samples at $FILL_INTERVAL"
+until [[ $(q "$PORT" 'SELECT count(*) FROM pg_postmaster_stats_history') -ge $HISTORY ]]; do
+	pause 5
+done
 
 # times (ms) of ROUNDS runs of $1, one session
 time_query() {
-	local sql=$1
+	local sql=$1 i
 	{
-		echo '\timing on'
+		printf '%s\n' '\timing on'
 		for ((i = 0; i < ROUNDS; i++)); do echo "SELECT count(*) FROM ($sql) d;"; done
-	} | psql_q 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+	} | "$PGBIN/psql" -X -q -A -t -h "$WORK" -p "$PORT" -U postgres -d postgres 2>&1 |
+		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 report() {
 	local label=$1 sql=$2 times
-	times=$(time_query "$sql")
+	mapfile -t times < <(time_query "$sql")
 	printf '%-48s median %s ms over %d runs (min %s, max %s); findings: %s\n' "$label" \
-		"$(echo "$times" | median)" "$ROUNDS" "$(echo "$times" | sort -n | head -1)" \
-		"$(echo "$times" | sort -n | tail -1)" \
-		"$(psql_q -c "SELECT coalesce(string_agg(finding, ','), 'none') FROM ($sql) d")"
+		"$(median_fmt %.3f "${times[@]}")" "$ROUNDS" \
+		"$(printf '%s\n' "${times[@]}" | sort -g | head -1)" \
+		"$(printf '%s\n' "${times[@]}" | sort -g | tail -1)" \
+		"$(q "$PORT" "SELECT coalesce(string_agg(finding, ','), 'none') FROM ($sql) d")"
 }
 
-echo "history: $(psql_q -c 'SELECT count(*) FROM pg_postmaster_stats_history') samples; $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "history: $(q "$PORT" 'SELECT count(*) FROM pg_postmaster_stats_history') samples; $GIT_ID"
 report "idle: pg_postmaster_stats_diagnosis" "SELECT * FROM pg_postmaster_stats_diagnosis"
 report "idle: pg_postmaster_stats_diagnose('1 hour')" "SELECT * FROM pg_postmaster_stats_diagnose('1 hour')"
 
-echo 'SELECT 1;' >"$WORK/select1.sql"
-chmod a+r "$WORK/select1.sql"
-"$PG_BIN/pgbench" -n -C -c 4 -T 120 -h "$WORK" -p "$PORT" -U "$OWNER" -f "$WORK/select1.sql" postgres >/dev/null 2>&1 &
-STORM=$!
-sleep 15
+"$PGBIN/pgbench" -n -C -c 4 -T 120 -h "$WORK" -p "$PORT" -U postgres -f "$WORKLOADS/select1.sql" \
+	postgres >"$WORK/storm.log" 2>&1 &
+BG_PIDS+=($!)
+pause 15
 report "storm: pg_postmaster_stats_diagnosis" "SELECT * FROM pg_postmaster_stats_diagnosis"
 report "storm: pg_postmaster_stats_diagnose('1 hour')" "SELECT * FROM pg_postmaster_stats_diagnose('1 hour')"
+
+print_identity "server $("$PGBIN/postgres" --version) sample_interval=$FILL_INTERVAL history_size=$HISTORY rounds=$ROUNDS"
+load_line
