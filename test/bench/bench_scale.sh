@@ -51,7 +51,7 @@ mem_available_kb() { awk '/^MemAvailable/ { print $2 }' /proc/meminfo; }
 
 # "cheap_us slow_us" from the limits row of the sources view
 limits_costs() {
-	q "$PORT" "SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'limits'" |
+	session_q "SELECT detail FROM pg_postmaster_stats_sources WHERE source = 'limits'" |
 		sed -n -E 's/.*every sample \(([0-9.]+) us\).*every [0-9]+ s \(([0-9.]+) us\).*/\1 \2/p'
 }
 
@@ -102,8 +102,15 @@ for n in $CLIENTS; do
 	read -r _ pl0 <<<"$(ovh probe:limits)"
 	read -r _ ps0 <<<"$(ovh probe:snapshot_probe)"
 	t0=$(date +%s%N)
-	from=$(q "$PORT" "SELECT clock_timestamp()")
 	cheap=() slow=() last_slow=""
+	# Polled over one session: a connection per poll would be a fork and
+	# an exit every second, which makes the children source read its
+	# arrays every tick.  The ticks of the median start once the reads
+	# above (new connections) are 4 s old; the per-source averages include
+	# them.
+	session_open "$PORT"
+	pause 4
+	from=$(session_q "SELECT clock_timestamp()")
 	for ((i = 0; i < WINDOW; i++)); do
 		pause 1
 		read -r c s <<<"$(limits_costs)"
@@ -114,6 +121,7 @@ for n in $CLIENTS; do
 			last_slow=$s
 		fi
 	done
+	session_close
 	read -r st1 sc1 <<<"$(ovh sampler)"
 	read -r pt1 pc1 <<<"$(ovh probe)"
 	read -r _ pl1 <<<"$(ovh probe:limits)"

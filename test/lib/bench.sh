@@ -188,6 +188,35 @@ q() {
 	"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$WORK" -p "$1" -U postgres -d postgres -c "$2"
 }
 
+# session_open PORT / session_q SQL / session_close: one psql session kept
+# open for repeated queries.  A new connection per poll is a fork and an
+# exit of a postmaster child, which is what the extension watches: polling
+# through one session keeps a benchmark's own polling out of its figures.
+# The session talks through two FIFOs opened on descriptors of this shell,
+# so that session_q also works in a command substitution.  session_q
+# returns one line (a query of one value).
+session_open() {
+	rm -f "$WORK/session.in" "$WORK/session.out"
+	mkfifo "$WORK/session.in" "$WORK/session.out"
+	"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$WORK" -p "$1" -U postgres -d postgres \
+		<"$WORK/session.in" >"$WORK/session.out" 2>&1 &
+	PPS_SESSION_PID=$!
+	exec {PPS_SESSION_W}>"$WORK/session.in" {PPS_SESSION_R}<"$WORK/session.out"
+}
+session_q() {
+	local line
+	printf '%s;\n' "$1" >&"$PPS_SESSION_W"
+	IFS= read -r -t 60 line <&"$PPS_SESSION_R" || die "no answer from the polling session to: $1"
+	printf '%s\n' "$line"
+}
+session_close() {
+	[[ -n ${PPS_SESSION_PID:-} ]] || return 0
+	exec {PPS_SESSION_W}>&- {PPS_SESSION_R}<&-
+	wait "$PPS_SESSION_PID" 2>/dev/null || true
+	PPS_SESSION_PID=
+	rm -f "$WORK/session.in" "$WORK/session.out"
+}
+
 # make_cluster NAME PORT PRELOAD(yes|no) [SETTING...]: initdb, configure,
 # start.  Every cluster gets max_connections=$MAX_CONNECTIONS; SETTINGs are
 # extra postgresql.conf lines.
