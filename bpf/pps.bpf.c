@@ -105,6 +105,8 @@ const volatile __u64 postmaster_start_lo = 0;
 const volatile __u64 postmaster_start_hi = 0;
 const volatile __u32 title_skip = 10;	/* strlen("postgres: ") */
 /* [snapshot_start, snapshot_end): GetSnapshotData's code; 0, 0 if unknown */
+/* 0: sys_enter/sys_exit are not attached, so no reap is ever seen */
+const volatile __u32 track_syscalls = 1;
 const volatile __u64 snapshot_start = 0;
 const volatile __u64 snapshot_end = 0;
 
@@ -478,7 +480,7 @@ BPF_PROG(pps_exit, struct task_struct *task)
 		 * still counted apart, but not among the exits, which must never
 		 * exceed the forks seen.
 		 */
-		if (bpf_map_update_elem(&children, &pid, &n, BPF_ANY) != 0)
+		if (track_syscalls && bpf_map_update_elem(&children, &pid, &n, BPF_ANY) != 0)
 			__sync_fetch_and_add(&stats.map_full, 1);
 		type = classify(task, false);
 		if (type >= PPS_BPF_NCHILD_TYPES)
@@ -491,6 +493,9 @@ BPF_PROG(pps_exit, struct task_struct *task)
 	if (type >= PPS_BPF_NCHILD_TYPES)
 		type = PPS_BPF_CHILD_OTHER;
 	__sync_fetch_and_add(&stats.exits[type], 1);
+	/* no reap will delete the record: drop it now */
+	if (!track_syscalls)
+		bpf_map_delete_elem(&children, &pid);
 	code = task->exit_code;
 	if (code != 0)
 		__sync_fetch_and_add(&stats.exits_abnormal[type], 1);

@@ -139,6 +139,7 @@ enum pps_bpf_prog
 #define PPS_BPF_HELLO_OK		0x1
 #define PPS_BPF_HELLO_SAMPLING	0x2 /* perf_event sampling attached */
 #define PPS_BPF_HELLO_SNAPSHOT	0x4 /* ... and counting GetSnapshotData */
+#define PPS_BPF_HELLO_SYSCALLS	0x8 /* sys_enter/sys_exit attached */
 
 #define PPS_BPF_MESSAGE_LEN		256
 #define PPS_BPF_MAX_FDS			250 /* below the kernel's SCM_MAX_FD (253) */

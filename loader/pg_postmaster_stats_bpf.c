@@ -4,7 +4,7 @@
  *	  Least-privilege loader of pps.bpf.c for one postmaster.
  *
  *	  pg_postmaster_stats_bpf --pid <postmaster pid> --fd <socket fd>
- *		  [--title-skip N] [--sample-hz N | --no-sample]
+ *		  [--title-skip N] [--sample-hz N | --no-sample] [--no-syscalls]
  *		  [--snapshot-range 0xSTART-0xEND] [--verbose]
  *
  * Installed mode 0750, group of the server's OS user, with file
@@ -139,7 +139,7 @@ usage_fail(const char *fmt,...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (usage: " PROG " --pid <postmaster pid> --fd <socket fd>"
-			" [--title-skip N] [--sample-hz N | --no-sample]"
+			" [--title-skip N] [--sample-hz N | --no-sample] [--no-syscalls]"
 			" [--snapshot-range 0xSTART-0xEND] [--verbose])\n");
 	exit(PPS_BPF_EXIT_USAGE);
 }
@@ -732,6 +732,7 @@ main(int argc, char **argv)
 	long		title_skip = 10;	/* strlen("postgres: ") */
 	long		sample_hz = DEFAULT_SAMPLE_HZ;
 	bool		no_sample = false;
+	bool		no_syscalls = false;
 	bool		hz_given = false;
 	bool		range_given = false;
 	unsigned long long snap_start = 0;
@@ -769,6 +770,8 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(a, "--no-sample") == 0)
 			no_sample = true;
+		else if (strcmp(a, "--no-syscalls") == 0)
+			no_syscalls = true;
 		else if (strcmp(a, "--snapshot-range") == 0)
 		{
 			parse_range(a, argv[++i], &snap_start, &snap_end);
@@ -809,6 +812,13 @@ main(int argc, char **argv)
 	skel->bss->stats.layout_version = PPS_BPF_LAYOUT_VERSION;
 	if (no_sample)
 		bpf_program__set_autoload(skel->progs.pps_cpu_sample, false);
+	if (no_syscalls)
+	{
+		/* not even loaded: nothing runs on the machine's system calls */
+		bpf_program__set_autoload(skel->progs.pps_sys_enter, false);
+		bpf_program__set_autoload(skel->progs.pps_sys_exit, false);
+		skel->rodata->track_syscalls = 0;
+	}
 	err = pps__load(skel);
 	if (err != 0)
 		fail(PPS_BPF_EXIT_LOAD,
@@ -817,17 +827,26 @@ main(int argc, char **argv)
 
 	/* the .bss map first; the worker mmaps it */
 	fds[nfds++] = bpf_map__fd(skel->maps.bss);
-	/* then the programs, read-only use: their run counts and run times */
-	fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_enter);
-	fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_exit);
+	/*
+	 * then the programs, read-only use: their run counts and run times, in
+	 * enum pps_bpf_prog order (without the syscall pair when it is off)
+	 */
+	if (!no_syscalls)
+	{
+		fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_enter);
+		fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_exit);
+	}
 	fds[nfds++] = bpf_program__fd(skel->progs.pps_fork);
 	fds[nfds++] = bpf_program__fd(skel->progs.pps_exit);
 	if (!no_sample)
 		fds[nfds++] = bpf_program__fd(skel->progs.pps_cpu_sample);
 	nprogs = nfds - 1;
 	/* syscalls before fork and exit, so no child misses its accept() tag */
-	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_enter));
-	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_exit));
+	if (!no_syscalls)
+	{
+		fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_enter));
+		fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_exit));
+	}
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_fork));
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_exit));
 	/* children started before this instant are classified by title only */
@@ -848,6 +867,8 @@ main(int argc, char **argv)
 	if (ncpus > 0)
 		hello.flags |= PPS_BPF_HELLO_SAMPLING |
 			(range_given ? PPS_BPF_HELLO_SNAPSHOT : 0);
+	if (!no_syscalls)
+		hello.flags |= PPS_BPF_HELLO_SYSCALLS;
 	hello.nfds = nfds;
 	hello.nprogs = (__u32) nprogs;
 	hello.stats_size = sizeof(struct pps_bpf_stats);

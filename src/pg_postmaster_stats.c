@@ -34,6 +34,7 @@ bool		pps_enabled = true;
 bool		pps_snapshot_probe_enabled = true;
 bool		pps_ebpf_enabled = true;
 char	   *pps_ebpf_loader = NULL;
+bool		pps_ebpf_syscalls = true;
 int			pps_max_clients = 1000;
 int			pps_max_parallel_queries = 500;
 bool		pps_attribution = true;
@@ -107,6 +108,15 @@ pps_define_gucs(void)
 							 "Counts forks, exits and reaps exactly with eBPF, through the capability-holding loader.",
 							 "Without the loader or its capabilities the other sources keep working.",
 							 &pps_ebpf_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_postmaster_stats.ebpf_syscalls",
+							 "Times the postmaster's fork, reap and accept system calls with eBPF.",
+							 "Attaches to every system call of the machine (about 60 ns each); off keeps exact fork and exit counts but drops fork and reap latency, reap counts and the postmaster's on-CPU split.",
+							 &pps_ebpf_syscalls,
 							 true,
 							 PGC_SIGHUP,
 							 0,

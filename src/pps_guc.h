@@ -16,6 +16,7 @@ extern int	pps_history_size;	/* .history_size: ring slots */
 extern bool pps_enabled;		/* .enabled */
 extern bool pps_snapshot_probe_enabled; /* .snapshot_probe */
 extern bool pps_ebpf_enabled;	/* .ebpf */
+extern bool pps_ebpf_syscalls;	/* .ebpf_syscalls */
 extern char *pps_ebpf_loader;	/* .ebpf_loader */
 extern int	pps_max_clients;	/* .max_clients: 0 turns attribution off */
 extern int	pps_max_parallel_queries;	/* .max_parallel_queries: likewise */

@@ -283,6 +283,7 @@ typedef struct PpsShared
 	PpsHistogram snapshot_hist; /* nanoseconds per GetSnapshotData() */
 
 	/* eBPF totals, folded in by the sampler from the programs' counters */
+	pg_atomic_uint32 bpf_syscalls;	/* 1: sys_enter/sys_exit attached */
 	pg_atomic_uint64 bpf_forks_total;
 	pg_atomic_uint64 bpf_reaps_total;
 	pg_atomic_uint64 bpf_exits_total[PPS_BPF_NCHILD_TYPES];

@@ -53,7 +53,8 @@ static void
 pps_wovh_bpf_fold(void)
 {
 	PpsOvhCounters *c = &pps_shared->ovh;
-	int			n = pps_bpf_prog_count();
+	/* by program, whether loaded or not (pps_bpf_prog_stats says) */
+	int			n = pps_bpf_prog_count() > 0 ? PPS_BPF_NPROGS : 0;
 
 	for (int i = 0; i < n; i++)
 	{

@@ -72,8 +72,8 @@ pps_bpf_now_ms(void)
 /* Spawn the loader with the socket as fd 3 and stderr into a pipe. */
 static bool
 pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
-			  const PpsBpfRange *snapshot, int sock, int errpipe, pid_t *child,
-			  char *err, size_t errlen)
+			  const PpsBpfRange *snapshot, bool syscalls, int sock, int errpipe,
+			  pid_t *child, char *err, size_t errlen)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -84,7 +84,8 @@ pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
 	char		skipbuf[16];
 	char		rangebuf[48];
 	char	   *argv[] = {(char *) loader_path, "--pid", pidbuf, "--fd", fdbuf,
-	"--title-skip", skipbuf, NULL, NULL, NULL};
+	"--title-skip", skipbuf, NULL, NULL, NULL, NULL};
+	int			argc = 7;
 	char	   *envp[] = {NULL};
 	short		flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
 	int			rc;
@@ -97,9 +98,12 @@ pps_bpf_spawn(const char *loader_path, pid_t postmaster_pid, int title_skip,
 		snprintf(rangebuf, sizeof(rangebuf), "0x%llx-0x%llx",
 				 (unsigned long long) snapshot->start,
 				 (unsigned long long) snapshot->end);
-		argv[lengthof(argv) - 3] = "--snapshot-range";
-		argv[lengthof(argv) - 2] = rangebuf;
+		argv[argc++] = "--snapshot-range";
+		argv[argc++] = rangebuf;
 	}
+	if (!syscalls)
+		argv[argc++] = "--no-syscalls";
+	Assert(argc < lengthof(argv));
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -300,7 +304,7 @@ pps_bpf_close_fds(int *fds, int nfds)
 
 bool
 pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
-			  const PpsBpfRange *snapshot, char *err, size_t errlen)
+			  const PpsBpfRange *snapshot, bool syscalls, char *err, size_t errlen)
 {
 	struct pps_bpf_hello hello;
 	int			sv[2];
@@ -333,7 +337,7 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 		goto failed;
 	}
 	if (!pps_bpf_send_token(sv[0], err, errlen) ||
-		!pps_bpf_spawn(loader_path, postmaster_pid, title_skip, snapshot,
+		!pps_bpf_spawn(loader_path, postmaster_pid, title_skip, snapshot, syscalls,
 					   sv[1], errpipe[1], &child, err, errlen))
 	{
 		(void) unlink(PPS_BPF_TOKEN_FILE);
@@ -436,6 +440,13 @@ pps_bpf_sampling(void)
 	return pps_bpf_map != NULL && (pps_bpf_flags & PPS_BPF_HELLO_SAMPLING);
 }
 
+/* Are sys_enter/sys_exit attached (fork and reap timing, reap counts)? */
+bool
+pps_bpf_syscalls(void)
+{
+	return pps_bpf_map != NULL && (pps_bpf_flags & PPS_BPF_HELLO_SYSCALLS);
+}
+
 bool
 pps_bpf_counts_snapshot(void)
 {
@@ -484,15 +495,17 @@ pps_bpf_stop(void)
 }
 
 /*
- * The kernel's run count and run time of program i (enum pps_bpf_prog),
- * cumulative since it was loaded; both stay 0 while
+ * The kernel's run count and run time of program prog (enum pps_bpf_prog),
+ * cumulative since it was loaded, false if it is not loaded (the syscall
+ * pair when pg_postmaster_stats.ebpf_syscalls is off, the sampling program
+ * without sampling); both stay 0 while
  * kernel.bpf_stats_enabled is 0.  Holding the fd is all the permission
  * BPF_OBJ_GET_INFO_BY_FD needs on kernels since 6.5; older kernels with
  * unprivileged eBPF disabled refuse every bpf() call, and there the same
  * figures come from /proc/self/fdinfo, which needs nothing at all.
  */
 bool
-pps_bpf_prog_stats(int i, uint64 *run_cnt, uint64 *run_time_ns)
+pps_bpf_prog_stats(int prog, uint64 *run_cnt, uint64 *run_time_ns)
 {
 	struct bpf_prog_info info;
 	union bpf_attr attr;
@@ -501,6 +514,15 @@ pps_bpf_prog_stats(int i, uint64 *run_cnt, uint64 *run_time_ns)
 	FILE	   *f;
 	int			found = 0;
 
+	/* the loader passes the programs it loaded, in enum order */
+	int			i = prog;
+
+	if (!(pps_bpf_flags & PPS_BPF_HELLO_SYSCALLS))
+	{
+		if (prog == PPS_BPF_PROG_SYS_ENTER || prog == PPS_BPF_PROG_SYS_EXIT)
+			return false;
+		i -= 2;
+	}
 	if (i < 0 || i >= pps_bpf_nprogs)
 		return false;
 	memset(&info, 0, sizeof(info));

@@ -21,14 +21,15 @@ typedef struct PpsBpfRange
 
 extern bool pps_bpf_start(pid_t postmaster_pid, const char *loader_path,
 						  int title_skip, const PpsBpfRange *snapshot,
-						  char *err, size_t errlen);
+						  bool syscalls, char *err, size_t errlen);
 extern bool pps_bpf_active(void);
 extern bool pps_bpf_sampling(void);
 extern bool pps_bpf_counts_snapshot(void);
+extern bool pps_bpf_syscalls(void);
 extern bool pps_bpf_read(struct pps_bpf_stats *out);
 extern void pps_bpf_stop(void);
 extern const char *pps_bpf_status(void);
 extern int	pps_bpf_prog_count(void);
-extern bool pps_bpf_prog_stats(int i, uint64 *run_cnt, uint64 *run_time_ns);
+extern bool pps_bpf_prog_stats(int prog, uint64 *run_cnt, uint64 *run_time_ns);
 
 #endif							/* SOURCE_BPF_H */

@@ -34,6 +34,8 @@
 # Environment knobs (defaults in brackets):
 #   DURATION [20]  seconds per run
 #   PGBENCH_CLIENTS [4], PGBENCH_THREADS [2], SCALE [10]
+#   EBPF_SYSCALLS [on]  off: pg_postmaster_stats.ebpf_syscalls = off (no
+#                       program on the machine's system calls)
 #   PERF [1 if perf works]  0: skip the perf breakdown
 #   PERF_HZ [2999]  samples per second and CPU
 #
@@ -55,6 +57,15 @@ sysctl -q kernel.bpf_stats_enabled=1
 ext_cluster breakdown
 DATADIR=$WORK/breakdown
 wait_source "$PORT" ebpf t
+EBPF_SYSCALLS=${EBPF_SYSCALLS:-on}
+if [[ $EBPF_SYSCALLS == off ]]; then
+	set_reload "$PORT" pg_postmaster_stats.ebpf_syscalls off
+	for ((i = 0; i < 100; i++)); do
+		[[ $(q "$PORT" "SELECT detail LIKE '%system calls not traced%' FROM pg_postmaster_stats_sources WHERE source = 'ebpf'") == t ]] && break
+		pause 0.2
+	done
+	wait_source "$PORT" ebpf t
+fi
 pgbench_init "$PORT"
 
 # every row: "component calls cpu_seconds"
@@ -136,4 +147,4 @@ for workload in connect select_only; do
 done
 
 print_summary
-print_identity "$(load_line)" "server $("$PGBIN/postgres" --version) sample_interval_ms=$INTERVAL_MS clients=$PGBENCH_CLIENTS threads=$PGBENCH_THREADS scale=$SCALE duration=$DURATION kernel.bpf_stats_enabled=1 during the runs perf=$PERF perf_hz=$PERF_HZ"
+print_identity "$(load_line)" "server $("$PGBIN/postgres" --version) sample_interval_ms=$INTERVAL_MS clients=$PGBENCH_CLIENTS threads=$PGBENCH_THREADS scale=$SCALE duration=$DURATION kernel.bpf_stats_enabled=1 during the runs perf=$PERF perf_hz=$PERF_HZ ebpf_syscalls=$EBPF_SYSCALLS"
