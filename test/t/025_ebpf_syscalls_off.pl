@@ -62,7 +62,7 @@ sub pgbench_connections
 
 # pgbench -C: one setup connection, then one per transaction
 my $N = 20;
-my $c0 = counters();
+my $c0 = settled(counters(), 0);
 pgbench_connections($N);
 my $c1 = settled($c0, $N + 1);
 is($c1->{forks} - $c0->{forks}, $N + 1, "off: forks move by exactly N+1 = " . ($N + 1));
