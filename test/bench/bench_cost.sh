@@ -63,6 +63,8 @@
 #   COST_WORKLOADS ["select_only connect write"]  which, in this order
 #   WARMUP [5]          seconds of pgbench -S per side before measuring
 #   QUICK [0]           1: RUNS=2 DURATION=5 SCALE=2 WARMUP=2 unless set
+#   EBPF_SYSCALLS []    off: pg_postmaster_stats.ebpf_syscalls = off on the
+#                       with side (no program on every system call)
 #   SCRAPE [1]          0: no 1 Hz scrape in the with runs (the extension's
 #                       own cost, without the exporter's)
 #   CLIENT_HOST [socket dir]  where pgbench connects (or 127.0.0.1)
@@ -107,6 +109,8 @@ SETTINGS=(
 	"pg_postmaster_stats.snapshot_probe = on"
 	"pg_postmaster_stats.ebpf = on"
 )
+# EBPF_SYSCALLS=off: the with side without the programs on every system call
+[[ -n ${EBPF_SYSCALLS:-} ]] && SETTINGS+=("pg_postmaster_stats.ebpf_syscalls = $EBPF_SYSCALLS")
 
 bench_setup
 
