@@ -36,12 +36,14 @@
  *	  (auxiliary); anything else with a title is a background worker
  *	  (bgw_name: "pg_postmaster_stats sampler", "logical replication
  *	  launcher", "logical replication worker for subscription ...").
- * 3. A child forked before the programs were attached missed step 1, so
- *	  for it only: "walsender " prefix, or a host word ("[local]" or ending
- *	  in "<port>)") as backends put after user and database, means a
- *	  walsender or client backend.  Its exit is counted apart
- *	  (exits_unseen_fork), never among the exits: those count only children
- *	  whose fork was seen, so that they can never exceed the forks.
+ * 3. A child whose fork the syscall programs did not see (forked before
+ *	  the attach, or with pg_postmaster_stats.ebpf_syscalls = off) missed
+ *	  step 1: for it, a "walsender " prefix, or a host
+ *	  word ("[local]" or ending in "<port>)") as backends put after user and
+ *	  database, means a walsender or client backend.  The exit of a child
+ *	  forked before the attach is counted apart (exits_unseen_fork), never
+ *	  among the exits: those count only children whose fork was seen, so
+ *	  that they can never exceed the forks.
  * 4. No title (mm gone, unreadable, or still the postmaster's argv): other.
  *
  * The title is readable at sched_process_exit on kernels where that
@@ -105,22 +107,24 @@ const volatile __u64 postmaster_start_lo = 0;
 const volatile __u64 postmaster_start_hi = 0;
 const volatile __u32 title_skip = 10;	/* strlen("postgres: ") */
 /* [snapshot_start, snapshot_end): GetSnapshotData's code; 0, 0 if unknown */
-/* 0: sys_enter/sys_exit are not attached, so no reap is ever seen */
-const volatile __u32 track_syscalls = 1;
 const volatile __u64 snapshot_start = 0;
 const volatile __u64 snapshot_end = 0;
 
 /* The only zero-initialised global: it is the whole .bss map. */
 struct pps_bpf_stats stats = {};
 
-/* The postmaster thread's syscall in progress; only that thread writes. */
+/*
+ * What the syscall programs saw of the postmaster's thread; only that
+ * thread writes it (sys_enter, sys_exit and the fork program run in it).
+ */
 struct pm_syscall
 {
-	__s64		nr;				/* -1 outside a syscall */
-	__u64		enter_ns;
-	__u64		waitid_info;	/* waitid()'s siginfo_t * */
-	__u32		accept_pending; /* accept() returned, no fork yet */
-	__u32		pad;
+	__u64		clone_enter_ns; /* entry of the clone()/clone3() in progress;
+								 * 0: none seen */
+	__u64		clone_forks;	/* stats.forks at that entry */
+	__u32		in_clone;		/* sys_enter saw that entry, no fork yet */
+	__u32		accept_pending; /* accept() returned since the postmaster
+								 * last waited for events, no fork yet */
 };
 
 struct
@@ -132,15 +136,17 @@ struct
 } pm_syscall SEC(".maps");
 
 /*
- * One record per connection child (from fork) and per exited, not yet
- * reaped child (from exit), deleted when the postmaster reaps it.  Not
- * preallocated: it is usually nearly empty.
+ * One record per child (from fork) and per exited child forked before the
+ * attach (from exit), deleted when the postmaster reaps it (sys_exit) or,
+ * without the syscall programs, when the kernel frees the reaped child
+ * (pps_free).  Not preallocated: it is usually nearly empty.
  */
 struct child
 {
 	__u64		exit_ns;		/* 0 while running */
-	__u32		connection;		/* forked right after an accept() */
-	__u32		pad;
+	__u64		start_ns;		/* its task's start_time: pids are reused */
+	__u32		traced;			/* sys_enter saw the clone that forked it */
+	__u32		connection;		/* ... right after an accept() */
 };
 
 struct
@@ -286,7 +292,7 @@ has_host_word(const char *t)
 
 /* The exiting child's kind; see the file header for the rules. */
 static __always_inline __u32
-classify(struct task_struct *task, bool connection)
+classify(struct task_struct *task, bool traced, bool connection)
 {
 	__u32		untitled = connection ? PPS_BPF_CHILD_CLIENT_BACKEND :
 		PPS_BPF_CHILD_OTHER;
@@ -314,7 +320,7 @@ classify(struct task_struct *task, bool connection)
 		return PPS_BPF_CHILD_AUTOVACUUM_WORKER;
 	if (is_auxiliary(t))
 		return PPS_BPF_CHILD_AUXILIARY;
-	if (task->start_time < stats.attach_ns)
+	if (!traced)
 	{
 		if (PREFIX(t, "walsender "))
 			return PPS_BPF_CHILD_WALSENDER;
@@ -324,6 +330,7 @@ classify(struct task_struct *task, bool connection)
 	return PPS_BPF_CHILD_BACKGROUND_WORKER;
 }
 
+/* The postmaster reaped pid at now (sys_exit). */
 static __always_inline void
 record_reap(__u32 pid, __u64 now)
 {
@@ -356,40 +363,63 @@ BPF_PROG(pps_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;				/* a new thread, not a process */
 	__sync_fetch_and_add(&stats.forks, 1);
 
-	/* every child gets a record: its exit counts only if its fork did */
+	/*
+	 * Every child gets a record: its exit counts only if its fork did.  It
+	 * is traced when sys_enter saw this clone begin: sys_exit, attached
+	 * first, then saw every accept() before it.
+	 */
+	c.start_ns = child->start_time;
 	sc = get_pm_syscall();
-	c.connection = sc && sc->accept_pending;
 	if (sc)
+	{
+		c.traced = sc->in_clone;
+		c.connection = c.traced && sc->accept_pending;
+		sc->in_clone = 0;
 		sc->accept_pending = 0;
+	}
 	if (bpf_map_update_elem(&children, &pid, &c, BPF_ANY) != 0)
 		__sync_fetch_and_add(&stats.map_full, 1);
 	return 0;
 }
 
+/* the system call number the entry code saved in the user registers */
+static __always_inline __s64
+saved_syscall_nr(struct pt_regs *user)
+{
+#if defined(__TARGET_ARCH_x86)
+	return (__s64) BPF_CORE_READ(user, orig_ax);
+#else
+	return (__s32) BPF_CORE_READ(user, syscallno);
+#endif
+}
+
+/*
+ * Only the postmaster's clone()/clone3() entries matter here: the fork
+ * time, and whether its child's fork was seen whole.
+ */
 SEC("tp_btf/sys_enter")
 int
 BPF_PROG(pps_sys_enter, struct pt_regs *regs, long id)
 {
 	struct pm_syscall *sc;
 
+	if (id != NR_CLONE && id != NR_CLONE3)
+		return 0;
 	if (!is_postmaster_thread())
 		return 0;
 	sc = get_pm_syscall();
 	if (!sc)
 		return 0;
-	sc->nr = id;
-	sc->enter_ns = bpf_ktime_get_ns();
-	if (id == NR_WAITID)
-		sc->waitid_info = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	/*
-	 * Back to waiting for events without having forked: the accepted
-	 * connection got no child (out of memory), so the next fork is not it.
-	 */
-	if (IS_WAIT_FOR_EVENTS(id))
-		sc->accept_pending = 0;
+	sc->clone_enter_ns = bpf_ktime_get_ns();
+	sc->clone_forks = stats.forks;
+	sc->in_clone = 1;
 	return 0;
 }
 
+/*
+ * Which system call ends comes from the registers, not from a mark left at
+ * its entry, which may have been before the attach.
+ */
 SEC("tp_btf/sys_exit")
 int
 BPF_PROG(pps_sys_exit, struct pt_regs *regs, long ret)
@@ -403,8 +433,7 @@ BPF_PROG(pps_sys_exit, struct pt_regs *regs, long ret)
 	sc = get_pm_syscall();
 	if (!sc)
 		return 0;
-	nr = sc->nr;
-	sc->nr = -1;
+	nr = saved_syscall_nr(regs);
 	now = bpf_ktime_get_ns();
 
 	switch (nr)
@@ -413,8 +442,12 @@ BPF_PROG(pps_sys_exit, struct pt_regs *regs, long ret)
 		case NR_CLONE3:
 			/* a failed fork must not tag the next child as a connection */
 			sc->accept_pending = 0;
-			if (ret > 0)
-				hist_record(&stats.fork_us, now - sc->enter_ns);
+			sc->in_clone = 0;
+			/* its entry seen, and exactly its own fork since */
+			if (ret > 0 && sc->clone_enter_ns != 0 &&
+				stats.forks == sc->clone_forks + 1)
+				hist_record(&stats.fork_us, now - sc->clone_enter_ns);
+			sc->clone_enter_ns = 0;
 			break;
 		case NR_WAIT4:
 			if (ret > 0)
@@ -423,11 +456,15 @@ BPF_PROG(pps_sys_exit, struct pt_regs *regs, long ret)
 		case NR_WAITID:
 			if (ret == 0)
 			{
-				/* waitid() reports the pid in siginfo; 0 with WNOHANG: none */
+				/*
+				 * waitid() reports the pid in siginfo (its third argument,
+				 * still in its register); 0 with WNOHANG: none
+				 */
 				__s32		pid = 0;
 
-				bpf_probe_read_user(&pid, sizeof(pid), (void *) (sc->waitid_info +
-								__builtin_offsetof(siginfo_t, _sifields._sigchld._pid)));
+				bpf_probe_read_user(&pid, sizeof(pid),
+									(void *) (PT_REGS_PARM3_CORE_SYSCALL(regs) +
+											  __builtin_offsetof(siginfo_t, _sifields._sigchld._pid)));
 				if (pid > 0)
 					record_reap(pid, now);
 			}
@@ -440,6 +477,15 @@ BPF_PROG(pps_sys_exit, struct pt_regs *regs, long ret)
 				sc->accept_pending = 1;
 			}
 			break;
+		default:
+			/*
+			 * Back from waiting for events: what follows until the next
+			 * fork is seen.  An accepted connection that got no child (out
+			 * of memory) is forgotten here, so the next fork is not it.
+			 */
+			if (IS_WAIT_FOR_EVENTS(nr))
+				sc->accept_pending = 0;
+			break;
 	}
 	return 0;
 }
@@ -450,6 +496,7 @@ BPF_PROG(pps_exit, struct task_struct *task)
 {
 	struct child *c;
 	bool		connection = false;
+	bool		traced = false;
 	__u64		now;
 	__u32		pid;
 	__u32		type;
@@ -469,33 +516,31 @@ BPF_PROG(pps_exit, struct task_struct *task)
 	if (c && !c->exit_ns)
 	{
 		connection = c->connection;
+		traced = c->traced;
 		c->exit_ns = now;
 	}
 	else
 	{
-		struct child n = {.exit_ns = now};
+		struct child n = {.exit_ns = now, .start_ns = task->start_time};
 
 		/*
 		 * Forked before the attach (or its record was dropped): its kind is
 		 * still counted apart, but not among the exits, which must never
 		 * exceed the forks seen.
 		 */
-		if (track_syscalls && bpf_map_update_elem(&children, &pid, &n, BPF_ANY) != 0)
+		if (bpf_map_update_elem(&children, &pid, &n, BPF_ANY) != 0)
 			__sync_fetch_and_add(&stats.map_full, 1);
-		type = classify(task, false);
+		type = classify(task, false, false);
 		if (type >= PPS_BPF_NCHILD_TYPES)
 			type = PPS_BPF_CHILD_OTHER;
 		__sync_fetch_and_add(&stats.exits_unseen_fork[type], 1);
 		return 0;
 	}
 
-	type = classify(task, connection);
+	type = classify(task, traced, connection);
 	if (type >= PPS_BPF_NCHILD_TYPES)
 		type = PPS_BPF_CHILD_OTHER;
 	__sync_fetch_and_add(&stats.exits[type], 1);
-	/* no reap will delete the record: drop it now */
-	if (!track_syscalls)
-		bpf_map_delete_elem(&children, &pid);
 	code = task->exit_code;
 	if (code != 0)
 		__sync_fetch_and_add(&stats.exits_abnormal[type], 1);
@@ -505,30 +550,78 @@ BPF_PROG(pps_exit, struct task_struct *task)
 	return 0;
 }
 
+/*
+ * Without the syscall programs a reap is counted when the kernel frees the
+ * reaped child (loaded only then, so no reap counts twice).  A process's
+ * last reference goes only after its parent reaped it (release_task) and it
+ * was switched out for the last time, then an RCU grace period passes: so
+ * the reap is counted milliseconds late, and no reap latency is recorded.
+ * This kernel (6.18) was seen to skip the event for a few tasks freed while
+ * anything attached or detached a system call tracepoint (perf stat -e
+ * 'raw_syscalls:*' does): their exits then stay among the zombies.
+ */
+SEC("tp_btf/sched_process_free")
+int
+BPF_PROG(pps_free, struct task_struct *task)
+{
+	struct task_struct *parent = task->real_parent;
+	struct child *c;
+	__u32		pid = task->pid;
+
+	if (pid != task->tgid || parent->tgid != postmaster_tgid ||
+		!is_postmaster(parent))
+		return 0;
+	__sync_fetch_and_add(&stats.reaps, 1);
+	c = bpf_map_lookup_elem(&children, &pid);
+	if (c && c->exit_ns && c->start_ns == task->start_time)
+		bpf_map_delete_elem(&children, &pid);
+	else
+		__sync_fetch_and_add(&stats.reaps_unmatched, 1);
+	return 0;
+}
+
+/*
+ * The system call the sampled task is in, -1 if none.  A sample that hit
+ * user mode is in none.  One that hit the kernel reads the number the
+ * entry code saved in the task's user registers (x86-64 orig_ax, arm64
+ * syscallno): an interrupt or an exception taken inside a system call
+ * leaves that frame alone, while one taken from user mode stores -1 (or a
+ * page fault's error code, 0-0x3f with the user bit set, which is never one
+ * of the numbers counted below).  No sys_enter program needed.
+ */
+static __always_inline __s64
+sampled_syscall(struct bpf_perf_event_data *ctx)
+{
+	struct pt_regs *user;
+
+	if ((__s64) PT_REGS_IP(&ctx->regs) >= 0)
+		return -1;
+	user = (struct pt_regs *) bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!user)
+		return -1;
+	return saved_syscall_nr(user);
+}
+
 /* What the postmaster was doing when a sample found it on CPU. */
 static __always_inline void
-count_postmaster_state(void)
+count_postmaster_state(struct bpf_perf_event_data *ctx)
 {
-	struct pm_syscall *sc = get_pm_syscall();
 	__u32		state = PPS_BPF_CPU_OTHER;
 
-	if (sc)
+	switch (sampled_syscall(ctx))
 	{
-		switch (sc->nr)
-		{
-			case NR_CLONE:
-			case NR_CLONE3:
-				state = PPS_BPF_CPU_FORK;
-				break;
-			case NR_WAIT4:
-			case NR_WAITID:
-				state = PPS_BPF_CPU_REAP;
-				break;
-			case NR_ACCEPT:
-			case NR_ACCEPT4:
-				state = PPS_BPF_CPU_ACCEPT;
-				break;
-		}
+		case NR_CLONE:
+		case NR_CLONE3:
+			state = PPS_BPF_CPU_FORK;
+			break;
+		case NR_WAIT4:
+		case NR_WAITID:
+			state = PPS_BPF_CPU_REAP;
+			break;
+		case NR_ACCEPT:
+		case NR_ACCEPT4:
+			state = PPS_BPF_CPU_ACCEPT;
+			break;
 	}
 	__sync_fetch_and_add(&stats.cpu_samples[state], 1);
 }
@@ -571,7 +664,7 @@ pps_cpu_sample(struct bpf_perf_event_data *ctx)
 	{
 		if (!is_postmaster(task))
 			return 0;
-		count_postmaster_state();
+		count_postmaster_state(ctx);
 	}
 	else if (task->real_parent->tgid != postmaster_tgid ||
 			 !is_postmaster(task->real_parent))

@@ -18,7 +18,9 @@
  *	 programs were attached while no child was a zombie; reaps_unmatched
  *	 counts reaps of children whose exit was not seen (exited before
  *	 attach), so a reader that wants it exact subtracts reaps -
- *	 reaps_unmatched instead, clamped at 0.
+ *	 reaps_unmatched instead, clamped at 0.  Without the syscall programs
+ *	 reaps are counted when the kernel frees the child, an RCU grace period
+ *	 (milliseconds) after the reap: a child stays a zombie that much longer.
  *
  * exits counts only children whose fork the programs saw, so that
  * sum(exits) <= forks always holds; children forked before the attach
@@ -41,7 +43,7 @@
 /* Bump PPS_BPF_LAYOUT_VERSION whenever a struct below changes. */
 #define PPS_BPF_STATS_MAGIC		0x50505342	/* "PPSB" */
 #define PPS_BPF_HELLO_MAGIC		0x50505348	/* "PPSH" */
-#define PPS_BPF_LAYOUT_VERSION	4
+#define PPS_BPF_LAYOUT_VERSION	5
 
 /* Kinds of postmaster children, decided when the child exits (pps.bpf.c). */
 enum pps_bpf_child_type
@@ -87,7 +89,9 @@ struct pps_bpf_stats
 	__u64		attach_ns;		/* CLOCK_MONOTONIC when counting started */
 
 	__u64		forks;			/* new processes forked by the postmaster */
-	__u64		reaps;			/* children returned by its wait4()/waitid() */
+	__u64		reaps;			/* children returned by its wait4()/waitid()
+								 * (sys_exit), or freed once reaped (pps_free,
+								 * without the syscall programs) */
 	__u64		reaps_unmatched;	/* ... whose exit was not seen */
 	__u64		accepts;		/* connections its accept() returned */
 	__u64		map_full;		/* child records dropped: map full */
@@ -113,9 +117,10 @@ struct pps_bpf_stats
 };
 
 /*
- * The programs, in the order the loader sends their fds (see the hello):
- * the sampler reads each one's run count and run time from the kernel
- * (bpf_prog_info) for pg_postmaster_stats_overhead.
+ * The programs, in the order the loader sends the fds of those it loaded
+ * (see the hello's prog_mask): the sampler reads each one's run count and
+ * run time from the kernel (bpf_prog_info) for
+ * pg_postmaster_stats_overhead.
  */
 enum pps_bpf_prog
 {
@@ -124,17 +129,19 @@ enum pps_bpf_prog
 	PPS_BPF_PROG_FORK,
 	PPS_BPF_PROG_EXIT,
 	PPS_BPF_PROG_CPU_SAMPLE,	/* only when sampling is attached */
+	PPS_BPF_PROG_FREE,			/* only without the syscall pair */
 	PPS_BPF_NPROGS
 };
 
 /*
  * The loader's one message to the worker, sent with SCM_RIGHTS fds:
- * fd 0 is the .bss map (mmap it), then nprogs program fds (enum
- * pps_bpf_prog order; only read, never attached by the worker), the rest
- * are BPF links (closing them
- * detaches the programs) and, last, the lock file that keeps any other
- * loader from attaching to the same postmaster while these links live.  On failure flags lacks PPS_BPF_HELLO_OK, nfds
- * is 0 and message says which step failed and how to fix it.
+ * fd 0 is the .bss map (mmap it), then nprogs program fds (those whose
+ * bit 1 << enum pps_bpf_prog is set in prog_mask, in enum order; only
+ * read, never attached by the worker), the rest are BPF links (closing
+ * them detaches the programs) and, last, the lock file that keeps any
+ * other loader from attaching to the same postmaster while these links
+ * live.  On failure flags lacks PPS_BPF_HELLO_OK, nfds is 0 and message
+ * says which step failed and how to fix it.
  */
 #define PPS_BPF_HELLO_OK		0x1
 #define PPS_BPF_HELLO_SAMPLING	0x2 /* perf_event sampling attached */
@@ -155,7 +162,7 @@ struct pps_bpf_hello
 	__u32		sample_cpus;
 	__u32		exit_code;		/* PPS_BPF_EXIT_*, the loader's exit status */
 	__u32		nprogs;			/* program fds after the map fd */
-	__u32		pad;
+	__u32		prog_mask;		/* which programs they are: 1 << pps_bpf_prog */
 	char		message[PPS_BPF_MESSAGE_LEN];	/* NUL-terminated, one line */
 };
 

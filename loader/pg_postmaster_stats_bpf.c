@@ -744,6 +744,7 @@ main(int argc, char **argv)
 	int			nfds = 0;
 	int			ncpus = 0;
 	int			nprogs;
+	__u32		prog_mask = 0;
 	char		why[160] = "";
 	int			lock_fd;
 	unsigned long long tick_ns;
@@ -814,11 +815,15 @@ main(int argc, char **argv)
 		bpf_program__set_autoload(skel->progs.pps_cpu_sample, false);
 	if (no_syscalls)
 	{
-		/* not even loaded: nothing runs on the machine's system calls */
+		/*
+		 * Not even loaded: nothing runs on the machine's system calls; the
+		 * free program counts the reaps instead of sys_exit.
+		 */
 		bpf_program__set_autoload(skel->progs.pps_sys_enter, false);
 		bpf_program__set_autoload(skel->progs.pps_sys_exit, false);
-		skel->rodata->track_syscalls = 0;
 	}
+	else
+		bpf_program__set_autoload(skel->progs.pps_free, false);
 	err = pps__load(skel);
 	if (err != 0)
 		fail(PPS_BPF_EXIT_LOAD,
@@ -835,18 +840,34 @@ main(int argc, char **argv)
 	{
 		fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_enter);
 		fds[nfds++] = bpf_program__fd(skel->progs.pps_sys_exit);
+		prog_mask |= 1u << PPS_BPF_PROG_SYS_ENTER | 1u << PPS_BPF_PROG_SYS_EXIT;
 	}
 	fds[nfds++] = bpf_program__fd(skel->progs.pps_fork);
 	fds[nfds++] = bpf_program__fd(skel->progs.pps_exit);
+	prog_mask |= 1u << PPS_BPF_PROG_FORK | 1u << PPS_BPF_PROG_EXIT;
 	if (!no_sample)
+	{
 		fds[nfds++] = bpf_program__fd(skel->progs.pps_cpu_sample);
+		prog_mask |= 1u << PPS_BPF_PROG_CPU_SAMPLE;
+	}
+	if (no_syscalls)
+	{
+		fds[nfds++] = bpf_program__fd(skel->progs.pps_free);
+		prog_mask |= 1u << PPS_BPF_PROG_FREE;
+	}
 	nprogs = nfds - 1;
-	/* syscalls before fork and exit, so no child misses its accept() tag */
+	/*
+	 * The reaps' program (sys_exit, else free) before fork and exit, so that
+	 * no child whose exit counts misses its reap; sys_exit before sys_enter,
+	 * so that a clone whose entry was seen has its exit seen too.
+	 */
 	if (!no_syscalls)
 	{
-		fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_enter));
 		fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_exit));
+		fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_sys_enter));
 	}
+	else
+		fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_free));
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_fork));
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_exit));
 	/* children started before this instant are classified by title only */
@@ -871,6 +892,7 @@ main(int argc, char **argv)
 		hello.flags |= PPS_BPF_HELLO_SYSCALLS;
 	hello.nfds = nfds;
 	hello.nprogs = (__u32) nprogs;
+	hello.prog_mask = prog_mask;
 	hello.stats_size = sizeof(struct pps_bpf_stats);
 	hello.sample_hz = ncpus > 0 ? sample_hz : 0;
 	hello.sample_cpus = ncpus;

@@ -115,7 +115,7 @@ pps_define_gucs(void)
 
 	DefineCustomBoolVariable("pg_postmaster_stats.ebpf_syscalls",
 							 "Times the postmaster's fork, reap and accept system calls with eBPF.",
-							 "Attaches to every system call of the machine (about 60 ns each); off keeps exact fork and exit counts but drops fork and reap latency, reap counts and the postmaster's on-CPU split.",
+							 "Attaches to every system call of the machine (about 60 ns each); off keeps exact fork, exit and reap counts and the postmaster's on-CPU split, but has no fork times or reap latencies.",
 							 &pps_ebpf_syscalls,
 							 true,
 							 PGC_SIGHUP,

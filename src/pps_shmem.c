@@ -216,7 +216,6 @@ pps_shmem_init_transient(PpsShared *s)
 {
 	pg_atomic_init_u32(&s->worker_pid, 0);
 	pg_atomic_init_u32(&s->probe_pid, 0);
-	pg_atomic_init_u32(&s->bpf_syscalls, 0);
 	pg_atomic_init_u64(&s->probe_seq, 0);
 	memset(&s->probe, 0, sizeof(s->probe));
 	pg_atomic_init_u64(&s->limits_seq, 0);

@@ -189,6 +189,7 @@ typedef struct PpsOvhWindow
 	double		pct[PPS_OVH_NROWS]; /* of one core; NaN: unknown */
 	int32		bpf_stats_enabled;	/* kernel.bpf_stats_enabled; -1 unread */
 	int32		bpf_nprogs;		/* programs the sampler holds; 0: no eBPF */
+	uint32		bpf_prog_mask;	/* which: 1 << enum pps_bpf_prog */
 	double		last_tick_us;	/* the sampler's last tick, thread CPU */
 } PpsOvhWindow;
 
@@ -283,7 +284,6 @@ typedef struct PpsShared
 	PpsHistogram snapshot_hist; /* nanoseconds per GetSnapshotData() */
 
 	/* eBPF totals, folded in by the sampler from the programs' counters */
-	pg_atomic_uint32 bpf_syscalls;	/* 1: sys_enter/sys_exit attached */
 	pg_atomic_uint64 bpf_forks_total;
 	pg_atomic_uint64 bpf_reaps_total;
 	pg_atomic_uint64 bpf_exits_total[PPS_BPF_NCHILD_TYPES];

@@ -29,6 +29,17 @@ static const char *const pps_ovh_prog_names[PPS_BPF_NPROGS] = {
 	[PPS_BPF_PROG_FORK] = "fork",
 	[PPS_BPF_PROG_EXIT] = "exit",
 	[PPS_BPF_PROG_CPU_SAMPLE] = "cpu_sample",
+	[PPS_BPF_PROG_FREE] = "free",
+};
+
+/* Why program prog is not loaded, for its row's detail. */
+static const char *const pps_ovh_prog_absent[PPS_BPF_NPROGS] = {
+	[PPS_BPF_PROG_SYS_ENTER] = "not loaded: pg_postmaster_stats.ebpf_syscalls is off",
+	[PPS_BPF_PROG_SYS_EXIT] = "not loaded: pg_postmaster_stats.ebpf_syscalls is off",
+	[PPS_BPF_PROG_FORK] = "not loaded",
+	[PPS_BPF_PROG_EXIT] = "not loaded",
+	[PPS_BPF_PROG_CPU_SAMPLE] = "not loaded: sampling is off or failed (see pg_postmaster_stats_sources)",
+	[PPS_BPF_PROG_FREE] = "not loaded: only while pg_postmaster_stats.ebpf_syscalls is off (sys_exit counts the reaps)",
 };
 
 const char *
@@ -138,8 +149,11 @@ pps_ovh_rows(PpsOvhRow *rows, const PpsOvhWindow *w)
 
 		snprintf(name, sizeof(name), "ebpf:%s", pps_ovh_prog_names[i]);
 		pps_ovh_row(r, name, n, ns);
-		strlcpy(r->detail, "the kernel's run count and run time of this program (bpf_prog_info, part of ebpf)",
-				sizeof(r->detail));
+		if (w != NULL && w->bpf_nprogs > 0 && !(w->bpf_prog_mask & (1u << i)))
+			strlcpy(r->detail, pps_ovh_prog_absent[i], sizeof(r->detail));
+		else
+			strlcpy(r->detail, "the kernel's run count and run time of this program (bpf_prog_info, part of ebpf)",
+					sizeof(r->detail));
 		runs += n;
 		run_ns += ns;
 	}

@@ -211,8 +211,7 @@ pg_postmaster_stats_current_body(PG_FUNCTION_ARGS)
 	pps_row_int8(&row, bpf, (int64) pg_atomic_read_u64(&pps_shared->bpf_forks_total));
 	pps_row_int8(&row, bpf, (int64) pps_atomic_sum(pps_shared->bpf_exits_total, PPS_BPF_NCHILD_TYPES));
 	pps_row_int8(&row, bpf, (int64) pps_atomic_sum(pps_shared->bpf_abnormal_total, PPS_BPF_NCHILD_TYPES));
-	pps_row_int8(&row, bpf && pg_atomic_read_u32(&pps_shared->bpf_syscalls),
-				 (int64) pg_atomic_read_u64(&pps_shared->bpf_reaps_total));
+	pps_row_int8(&row, bpf, (int64) pg_atomic_read_u64(&pps_shared->bpf_reaps_total));
 	pps_row_int4(&row, bpf && s.zombies >= 0, s.zombies);
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->samples_written));
 	pps_row_int8(&row, true, (int64) pg_atomic_read_u64(&pps_shared->worker_starts));

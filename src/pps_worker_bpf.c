@@ -157,7 +157,7 @@ pps_wbpf_attach(bool retry)
 		strlcpy(pps_wbpf_status, pps_bpf_status(), sizeof(pps_wbpf_status));
 	if (!pps_bpf_syscalls())
 		strlcat(pps_wbpf_status,
-				"; system calls not traced (ebpf_syscalls = off): no fork or reap latency, reap counts, zombies or postmaster CPU split",
+				"; system calls not traced (ebpf_syscalls = off): no fork times or reap latencies; reaps counted when the kernel frees the reaped child, milliseconds later",
 				sizeof(pps_wbpf_status));
 	pps_shmem_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);
 }
@@ -166,7 +166,6 @@ void
 pps_wbpf_detach(void)
 {
 	pps_bpf_stop();
-	pg_atomic_write_u32(&pps_shared->bpf_syscalls, 0);
 	memset(&pps_wbpf_prev, 0, sizeof(pps_wbpf_prev));
 	pps_wovh_bpf_reset();
 }
@@ -270,7 +269,6 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 	sigset_t	old;
 	uint64		exits;
 	uint64		samples = 0;
-	bool		syscalls;
 
 	if (!pps_bpf_active() || !pps_bpf_read(&cur))
 		return;
@@ -283,18 +281,15 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	s->valid |= PPS_SRC_BIT(PPS_SRC_EBPF);
-	syscalls = pps_bpf_syscalls();
-	pg_atomic_write_u32(&pps_shared->bpf_syscalls, syscalls ? 1 : 0);
 
 	/*
 	 * Exited, minus reaped (those whose exit predates the attach excluded).
-	 * Reaps, fork and reap times and what the postmaster was doing on a CPU
-	 * come from the syscall programs: without them those stay NULL.
+	 * Fork and reap times come from the syscall programs only: without them
+	 * those stay NULL.
 	 */
 	exits = pps_wbpf_sum(cur.exits, PPS_BPF_NCHILD_TYPES);
-	s->zombies = syscalls ?
-		(int32) Max((int64) (exits + pps_wbpf_sum(cur.exits_unseen_fork, PPS_BPF_NCHILD_TYPES)) -
-					(int64) (cur.reaps - cur.reaps_unmatched), 0) : -1;
+	s->zombies = (int32) Max((int64) (exits + pps_wbpf_sum(cur.exits_unseen_fork, PPS_BPF_NCHILD_TYPES)) -
+							 (int64) (cur.reaps - cur.reaps_unmatched), 0);
 	if (s->has_rates)
 	{
 		s->forks_per_s = pps_wbpf_delta(cur.forks, prev.forks) / seconds;
@@ -302,17 +297,17 @@ pps_wbpf_sample(PpsSample *s, double seconds)
 		s->abnormal_exits_per_s =
 			pps_wbpf_delta(pps_wbpf_sum(cur.exits_abnormal, PPS_BPF_NCHILD_TYPES),
 						   pps_wbpf_sum(prev.exits_abnormal, PPS_BPF_NCHILD_TYPES)) / seconds;
-		if (syscalls)
+		s->reaps_per_s = pps_wbpf_delta(cur.reaps, prev.reaps) / seconds;
+		if (pps_bpf_syscalls())
 		{
-			s->reaps_per_s = pps_wbpf_delta(cur.reaps, prev.reaps) / seconds;
 			s->fork_avg_seconds = pps_wbpf_hist_avg_seconds(&cur.fork_us, &prev.fork_us);
 			s->reap_latency_avg_seconds = pps_wbpf_hist_avg_seconds(&cur.reap_us, &prev.reap_us);
-			for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
-				samples += pps_wbpf_delta(cur.cpu_samples[i], prev.cpu_samples[i]);
-			for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
-				s->cpu_share_pct[i] = samples == 0 ? get_float8_nan() :
-					100.0 * pps_wbpf_delta(cur.cpu_samples[i], prev.cpu_samples[i]) / samples;
 		}
+		for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+			samples += pps_wbpf_delta(cur.cpu_samples[i], prev.cpu_samples[i]);
+		for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
+			s->cpu_share_pct[i] = samples == 0 ? get_float8_nan() :
+				100.0 * pps_wbpf_delta(cur.cpu_samples[i], prev.cpu_samples[i]) / samples;
 		pps_wbpf_sample_snapshot_share(s, &cur, &prev);
 	}
 	pps_shmem_sources_set(PPS_SRC_EBPF, true, "%s", pps_wbpf_status);

@@ -88,6 +88,7 @@ pps_wovh_tick_end(TimestampTz now, double tick_us)
 	memset(&w, 0, sizeof(w));
 	w.time = now;
 	w.bpf_nprogs = pps_bpf_prog_count();
+	w.bpf_prog_mask = pps_bpf_prog_mask();
 	w.bpf_stats_enabled = w.bpf_nprogs > 0 ? pps_wovh_bpf_stats_enabled() : -1;
 	w.last_tick_us = tick_us;
 	w.seconds = pps_wovh_prev_time != 0 && now > pps_wovh_prev_time ?

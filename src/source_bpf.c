@@ -59,6 +59,7 @@ static int	pps_bpf_nprogs = 0;
 static int	pps_bpf_nlinks = 0;
 static char pps_bpf_message[PPS_BPF_MESSAGE_LEN + 64] = "not started";
 static uint32 pps_bpf_flags = 0;	/* the hello's PPS_BPF_HELLO_* */
+static uint32 pps_bpf_progs_loaded = 0;	/* the hello's prog_mask */
 
 static int64
 pps_bpf_now_ms(void)
@@ -378,7 +379,9 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 	if (hello.layout_version != PPS_BPF_LAYOUT_VERSION ||
 		hello.stats_size != sizeof(struct pps_bpf_stats) ||
 		hello.nfds != (uint32) nfds || nfds < 1 ||
-		hello.nprogs > PPS_BPF_NPROGS || hello.nprogs >= (uint32) nfds)
+		hello.nprogs > PPS_BPF_NPROGS || hello.nprogs >= (uint32) nfds ||
+		(hello.prog_mask >> PPS_BPF_NPROGS) != 0 ||
+		__builtin_popcount(hello.prog_mask) != (int) hello.nprogs)
 	{
 		pps_bpf_close_fds(fds, nfds);
 		snprintf(err, errlen,
@@ -420,6 +423,7 @@ pps_bpf_start(pid_t postmaster_pid, const char *loader_path, int title_skip,
 	hello.message[PPS_BPF_MESSAGE_LEN - 1] = '\0';
 	strlcpy(pps_bpf_message, hello.message, sizeof(pps_bpf_message));
 	pps_bpf_flags = hello.flags;
+	pps_bpf_progs_loaded = hello.prog_mask;
 	return true;
 
 failed:
@@ -440,7 +444,7 @@ pps_bpf_sampling(void)
 	return pps_bpf_map != NULL && (pps_bpf_flags & PPS_BPF_HELLO_SAMPLING);
 }
 
-/* Are sys_enter/sys_exit attached (fork and reap timing, reap counts)? */
+/* Are sys_enter/sys_exit attached (fork times, reap latencies)? */
 bool
 pps_bpf_syscalls(void)
 {
@@ -477,6 +481,7 @@ pps_bpf_stop(void)
 		munmap((void *) pps_bpf_map, pps_bpf_map_len);
 		pps_bpf_map = NULL;
 		pps_bpf_flags = 0;
+		pps_bpf_progs_loaded = 0;
 		strlcpy(pps_bpf_message, "stopped", sizeof(pps_bpf_message));
 	}
 	/* closing the last reference to each link detaches its program */
@@ -497,8 +502,8 @@ pps_bpf_stop(void)
 /*
  * The kernel's run count and run time of program prog (enum pps_bpf_prog),
  * cumulative since it was loaded, false if it is not loaded (the syscall
- * pair when pg_postmaster_stats.ebpf_syscalls is off, the sampling program
- * without sampling); both stay 0 while
+ * pair when pg_postmaster_stats.ebpf_syscalls is off, the free program when
+ * it is on, the sampling program without sampling); both stay 0 while
  * kernel.bpf_stats_enabled is 0.  Holding the fd is all the permission
  * BPF_OBJ_GET_INFO_BY_FD needs on kernels since 6.5; older kernels with
  * unprivileged eBPF disabled refuse every bpf() call, and there the same
@@ -514,16 +519,13 @@ pps_bpf_prog_stats(int prog, uint64 *run_cnt, uint64 *run_time_ns)
 	FILE	   *f;
 	int			found = 0;
 
-	/* the loader passes the programs it loaded, in enum order */
-	int			i = prog;
+	int			i;
 
-	if (!(pps_bpf_flags & PPS_BPF_HELLO_SYSCALLS))
-	{
-		if (prog == PPS_BPF_PROG_SYS_ENTER || prog == PPS_BPF_PROG_SYS_EXIT)
-			return false;
-		i -= 2;
-	}
-	if (i < 0 || i >= pps_bpf_nprogs)
+	/* the loader passes the programs it loaded, in enum order */
+	if (prog < 0 || prog >= PPS_BPF_NPROGS || !(pps_bpf_progs_loaded & (1u << prog)))
+		return false;
+	i = __builtin_popcount(pps_bpf_progs_loaded & ((1u << prog) - 1));
+	if (i >= pps_bpf_nprogs)
 		return false;
 	memset(&info, 0, sizeof(info));
 	memset(&attr, 0, sizeof(attr));
@@ -563,6 +565,13 @@ int
 pps_bpf_prog_count(void)
 {
 	return pps_bpf_nprogs;
+}
+
+/* Which programs are loaded: bit 1 << enum pps_bpf_prog */
+uint32
+pps_bpf_prog_mask(void)
+{
+	return pps_bpf_map != NULL ? pps_bpf_progs_loaded : 0;
 }
 
 const char *

@@ -26,6 +26,7 @@ extern bool pps_bpf_active(void);
 extern bool pps_bpf_sampling(void);
 extern bool pps_bpf_counts_snapshot(void);
 extern bool pps_bpf_syscalls(void);
+extern uint32 pps_bpf_prog_mask(void);
 extern bool pps_bpf_read(struct pps_bpf_stats *out);
 extern void pps_bpf_stop(void);
 extern const char *pps_bpf_status(void);

@@ -26,6 +26,8 @@
 #   PGBENCH_CLIENTS [4], PGBENCH_THREADS [2], SCALE [10]
 #   PERF_HZ [2999]  samples per second and CPU
 #   TOP [25]        symbols listed
+#   EBPF_SYSCALLS [on]  off: pg_postmaster_stats.ebpf_syscalls = off on the
+#                   with side (no programs on the machine's system calls)
 #
 set -euo pipefail
 
@@ -38,6 +40,7 @@ ROUNDS=${ROUNDS:-3}
 pgbench_knobs 1 15
 PERF_HZ=${PERF_HZ:-2999}
 TOP=${TOP:-25}
+EBPF_SYSCALLS=${EBPF_SYSCALLS:-on}
 
 [[ $EUID -eq 0 ]] || die "run as root: perf record -a needs it"
 perf record -a -e cpu-clock -o /dev/null -- true >/dev/null 2>&1 ||
@@ -50,6 +53,7 @@ SETTINGS=(
 	"pg_postmaster_stats.sample_interval = '1s'"
 	"pg_postmaster_stats.snapshot_probe = on"
 	"pg_postmaster_stats.ebpf = on"
+	"pg_postmaster_stats.ebpf_syscalls = $EBPF_SYSCALLS"
 )
 pair_ports with without
 make_cluster with "$PORT_WITH" yes "${SETTINGS[@]}"
@@ -132,4 +136,4 @@ while IFS=$'\t' read -r k w wo d; do
 done < <(diff_table sym | sort -t $'\t' -k4,4 -g -r | head -n "$TOP")
 
 print_summary
-print_identity "$(load_line)" "server $("$PGBIN/postgres" --version) clients=$PGBENCH_CLIENTS threads=$PGBENCH_THREADS scale=$SCALE perf_hz=$PERF_HZ"
+print_identity "$(load_line)" "server $("$PGBIN/postgres" --version) clients=$PGBENCH_CLIENTS threads=$PGBENCH_THREADS scale=$SCALE perf_hz=$PERF_HZ ebpf_syscalls=$EBPF_SYSCALLS"

@@ -145,6 +145,15 @@ $fat->command_ok(
 my $t1 = now_ts($fat);
 wait_samples($fat, 1);
 note_history($fat, $t0, now_ts($fat));
+# what the postmaster did on its CPU, from the system call number in the
+# registers of each 99 Hz sample that found it there: copying page tables
+# in fork, above all
+my ($fork_pct, $accept_pct) = split /\|/, $fat->safe_psql('postgres', qq{
+	SELECT round(avg(postmaster_oncpu_fork_pct)), round(avg(postmaster_oncpu_accept_pct))
+	  FROM pg_postmaster_stats_history
+	 WHERE time > '$t0' AND time <= '$t1' AND postmaster_oncpu_fork_pct IS NOT NULL});
+cmp_ok($fork_pct // 0, '>', 50,
+	"expensive forks: most of the postmaster's on-CPU samples are in fork ($fork_pct%, accept $accept_pct%)");
 my $rows = diagnose($fat, $t0);
 my $sat = finding($rows, 'postmaster_saturated');
 ok($sat, 'expensive forks: postmaster_saturated');
