@@ -28,6 +28,10 @@
 #   TOP [25]        symbols listed
 #   EBPF_SYSCALLS [on]  off: pg_postmaster_stats.ebpf_syscalls = off on the
 #                   with side (no programs on the machine's system calls)
+#   BASELINE_PRELOAD []  a library the without side preloads, e.g.
+#                   pps_test_fatfork (test/fatfork; size_mb 0 maps nothing):
+#                   then the difference is ours beyond what any preloaded
+#                   library costs a fork and an exit
 #
 set -euo pipefail
 
@@ -41,6 +45,9 @@ pgbench_knobs 1 15
 PERF_HZ=${PERF_HZ:-2999}
 TOP=${TOP:-25}
 EBPF_SYSCALLS=${EBPF_SYSCALLS:-on}
+BASELINE_PRELOAD=${BASELINE_PRELOAD:-}
+BASELINE=()
+[[ -n $BASELINE_PRELOAD ]] && BASELINE=("shared_preload_libraries = '$BASELINE_PRELOAD'")
 
 [[ $EUID -eq 0 ]] || die "run as root: perf record -a needs it"
 perf record -a -e cpu-clock -o /dev/null -- true >/dev/null 2>&1 ||
@@ -57,7 +64,7 @@ SETTINGS=(
 )
 pair_ports with without
 make_cluster with "$PORT_WITH" yes "${SETTINGS[@]}"
-make_cluster without "$PORT_WITHOUT" no "${SETTINGS[@]}"
+make_cluster without "$PORT_WITHOUT" no "${SETTINGS[@]}" "${BASELINE[@]}"
 q "$PORT_WITH" "CREATE EXTENSION pg_postmaster_stats" >/dev/null
 wait_source "$PORT_WITH" ebpf t
 CLIENT_HOST=$WORK
@@ -136,4 +143,4 @@ while IFS=$'\t' read -r k w wo d; do
 done < <(diff_table sym | sort -t $'\t' -k4,4 -g -r | head -n "$TOP")
 
 print_summary
-print_identity "$(load_line)" "server $("$PGBIN/postgres" --version) clients=$PGBENCH_CLIENTS threads=$PGBENCH_THREADS scale=$SCALE perf_hz=$PERF_HZ ebpf_syscalls=$EBPF_SYSCALLS"
+print_identity "$(load_line)" "server $("$PGBIN/postgres" --version) clients=$PGBENCH_CLIENTS threads=$PGBENCH_THREADS scale=$SCALE perf_hz=$PERF_HZ ebpf_syscalls=$EBPF_SYSCALLS baseline_preload=${BASELINE_PRELOAD:-none}"
