@@ -125,6 +125,9 @@ struct pm_syscall
 	__u32		in_clone;		/* sys_enter saw that entry, no fork yet */
 	__u32		accept_pending; /* accept() returned since the postmaster
 								 * last waited for events, no fork yet */
+	__u32		wait_seen;		/* sys_exit saw it return from waiting for
+								 * events: every accept() since was seen */
+	__u32		pad;
 };
 
 struct
@@ -365,14 +368,16 @@ BPF_PROG(pps_fork, struct task_struct *parent, struct task_struct *child)
 
 	/*
 	 * Every child gets a record: its exit counts only if its fork did.  It
-	 * is traced when sys_enter saw this clone begin: sys_exit, attached
-	 * first, then saw every accept() before it.
+	 * is traced when sys_enter saw this clone begin and sys_exit had seen
+	 * the postmaster return from waiting for events before: then every
+	 * accept() in between was seen too (an accept() that returned just
+	 * before the attach was not).
 	 */
 	c.start_ns = child->start_time;
 	sc = get_pm_syscall();
 	if (sc)
 	{
-		c.traced = sc->in_clone;
+		c.traced = sc->in_clone && sc->wait_seen;
 		c.connection = c.traced && sc->accept_pending;
 		sc->in_clone = 0;
 		sc->accept_pending = 0;
@@ -484,7 +489,10 @@ BPF_PROG(pps_sys_exit, struct pt_regs *regs, long ret)
 			 * of memory) is forgotten here, so the next fork is not it.
 			 */
 			if (IS_WAIT_FOR_EVENTS(nr))
+			{
 				sc->accept_pending = 0;
+				sc->wait_seen = 1;
+			}
 			break;
 	}
 	return 0;
