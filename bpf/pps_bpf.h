@@ -86,7 +86,6 @@ struct pps_bpf_stats
 {
 	__u32		magic;			/* PPS_BPF_STATS_MAGIC, set by the loader */
 	__u32		layout_version; /* PPS_BPF_LAYOUT_VERSION, set by the loader */
-	__u64		attach_ns;		/* CLOCK_MONOTONIC when counting started */
 
 	__u64		forks;			/* new processes forked by the postmaster */
 	__u64		reaps;			/* children returned by its wait4()/waitid()

@@ -64,7 +64,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/perf_event.h>
@@ -739,7 +738,6 @@ main(int argc, char **argv)
 	unsigned long long snap_end = 0;
 	struct pps *skel;
 	struct pps_bpf_hello hello;
-	struct timespec ts;
 	int			fds[PPS_BPF_MAX_FDS];
 	int			nfds = 0;
 	int			ncpus = 0;
@@ -870,9 +868,6 @@ main(int argc, char **argv)
 		fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_free));
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_fork));
 	fds[nfds++] = bpf_link__fd(attach_one(skel->progs.pps_exit));
-	/* children started before this instant are classified by title only */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	skel->bss->stats.attach_ns = (__u64) ts.tv_sec * 1000000000 + ts.tv_nsec;
 
 	if (!no_sample)
 		ncpus = attach_sampling(skel, (int) sample_hz, fds, &nfds, why, sizeof(why));
