@@ -21,6 +21,9 @@ my $node = pps_node('ebpf',
 	max_worker_processes => 16,
 	max_parallel_workers => 16,
 	restart_after_crash => 'on',
+	# the fork latency histogram needs the programs on the system calls
+	# (off by default; 025_ebpf_syscalls tests both settings)
+	'pg_postmaster_stats.ebpf_syscalls' => 'on',
 	'pg_postmaster_stats.sample_interval' => '100ms');
 my $s = $node->background_psql('postgres');
 

@@ -149,13 +149,13 @@ my ($map) = grep { /anon_inode:bpf-map/ } split /\n/, slurp_file("/proc/$sampler
 ok($map, 'the sampler maps the programs\' counters');
 my ($map_start) = $map =~ /^([0-9a-f]+)-/;
 
-# struct pps_bpf_stats: magic, layout, attach_ns, forks, reaps, ...
+# struct pps_bpf_stats (bpf/pps_bpf.h): magic, layout_version, forks, reaps, ...
 sub bpf_counters
 {
 	open my $mem, '<:raw', "/proc/$sampler/mem" or die "open /proc/$sampler/mem: $!";
 	sysseek($mem, hex($map_start), 0) or die "seek: $!";
 	sysread($mem, my $buf, 64) == 64 or die "read: $!";
-	my ($magic, $version, $attach, $forks, $reaps) = unpack 'LLQQQ', $buf;
+	my ($magic, $version, $forks, $reaps) = unpack 'LLQQ', $buf;
 	return { magic => $magic, forks => $forks, reaps => $reaps };
 }
 

@@ -1,10 +1,10 @@
 # pg_postmaster_stats.ebpf_syscalls: whether the programs on every system
 # call of the machine run.  Both ways, forks, exits, reaps and zombies stay
 # exact and connection children are classified right:
-#   on (the default): reaps come from sys_exit, with fork times and reap
+#   off (the default): the loader does not even load the pair; reaps are
+#     counted when the kernel frees the reaped child; no fork times or reap
 #     latencies;
-#   off: the loader does not even load the pair; reaps are counted when the
-#     kernel frees the reaped child; no fork times or reap latencies.
+#   on: reaps come from sys_exit, with fork times and reap latencies.
 # The postmaster's on-CPU split comes from the sampled registers either way.
 # Each switch by a reload runs the loader again.
 use strict;
@@ -19,7 +19,6 @@ use Test::More;
 
 my $node = pps_node('syscalls',
 	autovacuum => 'off',
-	'pg_postmaster_stats.ebpf_syscalls' => 'off',
 	'pg_postmaster_stats.sample_interval' => '100ms');
 my $s = $node->background_psql('postgres');
 pps_require_bpf($s);
@@ -86,6 +85,8 @@ sub fork_rows
 }
 
 # ---- off ---------------------------------------------------------------------
+
+is($s->query_safe('SHOW pg_postmaster_stats.ebpf_syscalls'), 'off', 'off is the default');
 
 is(poll_session($s, q{SELECT detail LIKE '%system calls not traced (ebpf_syscalls = off)%'
 	FROM pg_postmaster_stats_sources WHERE source = 'ebpf'}, 't'),

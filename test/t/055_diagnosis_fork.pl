@@ -131,7 +131,9 @@ sub check_finding
 my $fat = pps_node('fatfork',
 	shared_preload_libraries => "'pps_test_fatfork, pg_postmaster_stats'",
 	'pps_test_fatfork.size_mb' => $fat_mb,
-	'pps_test_fatfork.hugepage' => 'off');
+	'pps_test_fatfork.hugepage' => 'off',
+	# fork times (off by default) decide the remedy below
+	'pg_postmaster_stats.ebpf_syscalls' => 'on');
 my $pm = $fat->safe_psql('postgres', 'SELECT postmaster_pid FROM pg_postmaster_stats');
 my ($vmpte) = (slurp_file("/proc/$pm/status") =~ /^VmPTE:\s+(\d+) kB/m);
 cmp_ok($vmpte, '>=', $fat_mb * 2 * 0.9,
