@@ -110,6 +110,7 @@ CREATE FUNCTION @extschema@.pg_postmaster_stats_history(
     OUT reaps_per_s float8,
     OUT zombies integer,
     OUT fork_avg_seconds float8,
+    OUT fork_cpu_avg_seconds float8,
     OUT reap_latency_avg_seconds float8,
     OUT postmaster_oncpu_fork_pct float8,
     OUT postmaster_oncpu_reap_pct float8,

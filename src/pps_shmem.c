@@ -63,9 +63,12 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/float.h"
 #include "utils/timestamp.h"
 
 #include "pps_guc.h"
@@ -250,6 +253,28 @@ pps_shmem_init_fresh(PpsShared *s)
 	pg_atomic_init_u64(&s->samples_written, 0);
 	for (int i = 0; i < pps_history_size; i++)
 		pg_atomic_init_u64(&s->ring[i].seq, 0);
+}
+
+/*
+ * The postmaster's CPU time per fork inside clone(), estimated from the
+ * 99 Hz on-CPU samples: its CPU over the interval (schedstat) times the
+ * share of its samples that found it in clone(), over the forks counted.
+ * Needs no program on the system calls, so it is there with
+ * pg_postmaster_stats.ebpf_syscalls = off, where fork_avg_seconds is not.
+ * A CPU time: a clone() that waits (for a CPU, for memory) takes longer
+ * than this.  NaN when any part is unknown or there was no fork.
+ */
+double
+pps_sample_fork_cpu_seconds(const PpsSample *s)
+{
+	double		share = s->cpu_share_pct[PPS_BPF_CPU_FORK];
+
+	if (!s->has_rates ||
+		(s->valid & PPS_SRC_BIT(PPS_SRC_POSTMASTER)) == 0 ||
+		(s->valid & PPS_SRC_BIT(PPS_SRC_EBPF)) == 0 ||
+		isnan(s->pm_cpu_pct) || isnan(share) || !(s->forks_per_s > 0))
+		return get_float8_nan();
+	return s->pm_cpu_pct / 100.0 * share / 100.0 / s->forks_per_s;
 }
 
 void

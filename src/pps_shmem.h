@@ -363,6 +363,8 @@ extern char *pps_shmem_discard_note(void);
 extern void pps_shmem_request(void);
 extern void pps_shmem_startup(void);
 
+extern double pps_sample_fork_cpu_seconds(const PpsSample *s);
+
 extern void pps_shmem_ring_append(const PpsSample *sample);
 extern bool pps_shmem_ring_read(uint64 index, PpsSample *out);
 extern uint64 pps_shmem_ring_oldest(void);

@@ -291,6 +291,7 @@ pps_history_row(Tuplestorestate *store, TupleDesc tupdesc, const PpsSample *s,
 	pps_row_float(&row, bpf, s->reaps_per_s);
 	pps_row_int4(&row, bpf && s->zombies >= 0, s->zombies);
 	pps_row_float(&row, bpf, s->fork_avg_seconds);
+	pps_row_float(&row, true, pps_sample_fork_cpu_seconds(s));
 	pps_row_float(&row, bpf, s->reap_latency_avg_seconds);
 	for (int i = 0; i < PPS_BPF_NCPU_STATES; i++)
 		pps_row_float(&row, bpf, s->cpu_share_pct[i]);

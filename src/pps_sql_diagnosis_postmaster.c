@@ -58,6 +58,28 @@ pps_holds_starved(const PpsDiagContext *c)
 		s->pm_cpu_wait_pct > s->pm_cpu_pct && pm_has_work(s);
 }
 
+/*
+ * fork_cpu_avg_seconds over the held samples: their CPU in clone() over
+ * their forks (each sample's estimate weighted by its forks)
+ */
+static double
+held_fork_cpu_seconds(const PpsDiagHeld *h)
+{
+	double		cpu = 0;
+	double		forks = 0;
+
+	for (int i = 0; i < h->n; i++)
+	{
+		double		est = pps_sample_fork_cpu_seconds(h->samples[i]);
+
+		if (isnan(est))
+			continue;
+		cpu += est * h->samples[i]->forks_per_s;
+		forks += h->samples[i]->forks_per_s;
+	}
+	return forks > 0 ? cpu / forks : get_float8_nan();
+}
+
 /* the figures both postmaster findings quote */
 static void
 describe_postmaster_load(const PpsDiagHeld *h, PpsDiagText *out)
@@ -68,6 +90,7 @@ describe_postmaster_load(const PpsDiagHeld *h, PpsDiagText *out)
 	double		conn = HAVG(h, connections_per_s);
 	double		forks = HAVG(h, forks_per_s);
 	double		fork_s = HAVG(h, fork_avg_seconds);
+	double		fork_cpu_s = held_fork_cpu_seconds(h);
 	double		launched = HAVG(h, parallel_launched_per_s);
 	int64		pte = HMAX_I64(h, pm_pagetable_bytes);
 
@@ -80,6 +103,8 @@ describe_postmaster_load(const PpsDiagHeld *h, PpsDiagText *out)
 		appendStringInfo(&out->summary, ", %.0f forks/s", forks);
 	if (!isnan(fork_s))
 		appendStringInfo(&out->summary, " of %.1f ms each", fork_s * 1000);
+	else if (!isnan(fork_cpu_s))
+		appendStringInfo(&out->summary, " of about %.1f ms of CPU each", fork_cpu_s * 1000);
 	if (queue >= 0)
 		appendStringInfo(&out->summary, "; %d connections waited in the accept queue at peak", queue);
 
@@ -89,6 +114,7 @@ describe_postmaster_load(const PpsDiagHeld *h, PpsDiagText *out)
 	pps_ev_num(&out->evidence, "connections_per_s", conn);
 	pps_ev_num(&out->evidence, "forks_per_s", forks);
 	pps_ev_num(&out->evidence, "fork_avg_seconds", fork_s);
+	pps_ev_num(&out->evidence, "fork_cpu_avg_seconds", fork_cpu_s);
 	pps_ev_num(&out->evidence, "parallel_workers_launched_per_s", launched);
 	pps_ev_num(&out->evidence, "postmaster_pagetable_bytes", (double) pte);
 
@@ -97,8 +123,12 @@ describe_postmaster_load(const PpsDiagHeld *h, PpsDiagText *out)
 	/*
 	 * Slow forks are page-table copies: huge pages make them few.  The fork
 	 * time says it best (transparent huge pages keep VmPTE as it was but
-	 * stop fork from copying it); without eBPF, the page tables' size.
+	 * stop fork from copying it), measured (ebpf_syscalls = on) or else
+	 * estimated from the on-CPU samples; without eBPF, the page tables'
+	 * size.
 	 */
+	if (isnan(fork_s))
+		fork_s = fork_cpu_s;
 	if (isnan(fork_s) ? pte >= pps_diag_pagetable_big_bytes : fork_s >= pps_diag_fork_slow_seconds)
 		appendStringInfo(&out->remedy,
 						 "; forks are slow because each copies the postmaster's page tables (%.1f MiB): huge_pages = on for shared_buffers (vm.nr_hugepages), and transparent huge pages (madvise) for other large mappings of the postmaster",

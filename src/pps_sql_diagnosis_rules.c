@@ -53,7 +53,7 @@ const PpsThreshold pps_thresholds[] = {
 	 NULL, &pps_diag_busy_pct,
 	"postmaster_cpu_pct + postmaster_cpu_wait_pct >= busy_pct, postmaster_cpu_pct >= postmaster_cpu_wait_pct, while connections arrive or queue"},
 	{"postmaster_saturated", "fork_slow_seconds", "s", NULL, &pps_diag_fork_slow_seconds, NULL,
-	"the remedy names huge pages when fork_avg_seconds >= fork_slow_seconds (eBPF)"},
+	"the remedy names huge pages when fork_avg_seconds (with ebpf_syscalls = off: fork_cpu_avg_seconds) >= fork_slow_seconds (eBPF)"},
 	{"postmaster_saturated", "pagetable_big_bytes", "bytes", NULL, &pps_diag_pagetable_big_bytes, NULL,
 	"without eBPF's fork time, the remedy names huge pages when postmaster_pagetable_bytes >= pagetable_big_bytes"},
 	{"postmaster_cpu_starved", "starved_wait_pct", "% of the interval", NULL, &pps_diag_starved_wait_pct, NULL,

@@ -79,10 +79,7 @@ BENCH_NAME=bench_cost
 # shellcheck source=../lib/bench.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench.sh"
 
-knob RUNS 2 5
-knob DURATION 5 20
-knob SCALE 2 10
-knob WARMUP 2 5
+cost_knobs 5 20
 COST_WORKLOADS=${COST_WORKLOADS:-"select_only connect write"}
 PGBENCH_CLIENTS=${CLIENTS:-4}
 PGBENCH_THREADS=${THREADS:-2}
@@ -94,23 +91,7 @@ MAX_CONNECTIONS=100
 [[ -x $EXPORTER ]] || die "needs $EXPORTER: apt-get install prometheus-postgres-exporter"
 command -v curl >/dev/null || die "needs curl"
 
-# Settings of both clusters.  shared_buffers holds scale 10 (160 MB), so
-# -S does not depend on the page cache both clusters share; no checkpoint
-# starts by itself inside a run (each run is preceded by one); and
-# synchronous_commit = off makes the write runs CPU-bound: the shared
-# virtual disk's fsync latency is noise the extension does not touch, and
-# on CPU-bound runs our CPU share shows as much as it can.
-SETTINGS=(
-	"shared_buffers = 256MB"
-	"synchronous_commit = off"
-	"max_wal_size = 4GB"
-	"checkpoint_timeout = 30min"
-	"pg_postmaster_stats.sample_interval = '1s'"
-	"pg_postmaster_stats.snapshot_probe = on"
-	"pg_postmaster_stats.ebpf = on"
-)
-# EBPF_SYSCALLS=off: the with side without the programs on every system call
-[[ -n ${EBPF_SYSCALLS:-} ]] && SETTINGS+=("pg_postmaster_stats.ebpf_syscalls = $EBPF_SYSCALLS")
+cost_settings
 
 bench_setup
 
@@ -371,12 +352,9 @@ bench_workload() {
 }
 
 for w in $COST_WORKLOADS; do
-	case $w in
-	select_only) log "workload select_only: pgbench -S"; bench_workload select_only -S ;;
-	connect) log "workload connect: pgbench -S -C"; bench_workload connect -S -C ;;
-	write) log "workload write: pgbench tpcb-like"; bench_workload write ;;
-	*) die "unknown workload $w (select_only, connect, write)" ;;
-	esac
+	cost_workload_args "$w"
+	log "workload $w: pgbench ${WORKLOAD_ARGS[*]:-(tpcb-like)}"
+	bench_workload "$w" "${WORKLOAD_ARGS[@]}"
 done
 
 # What the extension counted over the whole run: the hook and the sampler

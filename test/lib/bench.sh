@@ -279,6 +279,53 @@ wait_source() {
 	done
 }
 
+# cost_knobs RUNS DURATION: the knobs of a cost comparison: RUNS and
+# DURATION (these defaults in a full run; 2 and 5 s with QUICK=1), SCALE
+# (10; 2) and WARMUP (5 s; 2), each from the environment when set
+cost_knobs() {
+	knob RUNS 2 "$1"
+	knob DURATION 5 "$2"
+	knob SCALE 2 10
+	knob WARMUP 2 5
+}
+
+# cost_settings: SETTINGS, the postgresql.conf lines of both clusters of a
+# cost comparison (bench_cost.sh, bench_cost_swap.sh).  shared_buffers
+# holds scale 10 (160 MB), so -S does not depend on the page cache both
+# clusters share; no checkpoint starts by itself inside a run (each run is
+# preceded by one); and synchronous_commit = off makes the write runs
+# CPU-bound: the shared virtual disk's fsync latency is noise the extension
+# does not touch, and on CPU-bound runs our CPU share shows as much as it
+# can.  Every source of ours is on, sampling once a second;
+# EBPF_SYSCALLS=on|off sets pg_postmaster_stats.ebpf_syscalls (else its
+# default).
+cost_settings() {
+	SETTINGS=(
+		"shared_buffers = 256MB"
+		"synchronous_commit = off"
+		"max_wal_size = 4GB"
+		"checkpoint_timeout = 30min"
+		"pg_postmaster_stats.sample_interval = '1s'"
+		"pg_postmaster_stats.snapshot_probe = on"
+		"pg_postmaster_stats.ebpf = on"
+	)
+	if [[ -n ${EBPF_SYSCALLS:-} ]]; then
+		SETTINGS+=("pg_postmaster_stats.ebpf_syscalls = $EBPF_SYSCALLS")
+	fi
+}
+
+# cost_workload_args NAME: WORKLOAD_ARGS, pgbench's arguments for a cost
+# workload: select_only (-S), connect (-S -C: a new connection per
+# transaction) or write (the default tpcb-like script)
+cost_workload_args() {
+	case $1 in
+	select_only) WORKLOAD_ARGS=(-S) ;;
+	connect) WORKLOAD_ARGS=(-S -C) ;;
+	write) WORKLOAD_ARGS=() ;;
+	*) die "unknown workload $1 (select_only, connect, write)" ;;
+	esac
+}
+
 # pgbench_knobs RUNS DURATION: the pgbench knobs every A/B benchmark reads
 # (RUNS, DURATION, SCALE, PGBENCH_CLIENTS, PGBENCH_THREADS), from the
 # environment or these defaults (scale 10, 4 clients, 2 threads)

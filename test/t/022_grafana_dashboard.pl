@@ -69,7 +69,9 @@ is(join(', ', sort keys %prom), join(', ', sort keys %sql_columns), 'each has it
 
 # ---- a live server with some history, the exporter and Prometheus ------------
 
-my $node = pps_node('grafana', 'pg_postmaster_stats.sample_interval' => '500ms');
+my $node = pps_node('grafana', 'pg_postmaster_stats.sample_interval' => '500ms',
+	# the fork time and reap latency panel shows data only with it on
+	'pg_postmaster_stats.ebpf_syscalls' => 'on');
 $node->safe_psql('postgres', 'CREATE ROLE pps_grafana LOGIN IN ROLE pg_monitor');
 $node->safe_psql('postgres',
 	PostgreSQL::Test::Utils::slurp_file("$FindBin::RealBin/../workloads/parallel_churn.sql"));
