@@ -42,13 +42,29 @@ pps_ovh_thread_cpu_ns(void)
 	return (uint64) ts.tv_sec * 1000000000 + (uint64) ts.tv_nsec;
 }
 
+/*
+ * The clock a hook is timed with.  The authentication hook runs once per
+ * connection, and in a connection storm a new backend is often preempted
+ * inside it: wall time would count the wait (9.8 µs per call measured that
+ * way under pgbench -S -C on 2 CPUs), so it reads the thread's CPU clock,
+ * a system call it can afford on 1 connection in 64.  The executor hook
+ * runs tens of thousands of times a second for tens of nanoseconds, too
+ * short to be preempted often and too frequent for a system call: the
+ * vDSO's monotonic clock.
+ */
+static inline uint64
+pps_ovh_hook_clock(PpsOvhHook hook)
+{
+	return hook == PPS_OVH_AUTH_HOOK ? pps_ovh_thread_cpu_ns() : pps_ovh_clock_ns();
+}
+
 /* Count a hook call; returns its start time when this call is timed, else 0. */
 static inline uint64
 pps_ovh_hook_enter(PpsOvhHook hook)
 {
 	uint64		n = pg_atomic_fetch_add_u64(&pps_shared->ovh.hook_calls[hook], 1);
 
-	return n % PPS_OVH_HOOK_SAMPLE_EVERY == 0 ? pps_ovh_clock_ns() : 0;
+	return n % PPS_OVH_HOOK_SAMPLE_EVERY == 0 ? pps_ovh_hook_clock(hook) : 0;
 }
 
 static inline void
@@ -57,7 +73,7 @@ pps_ovh_hook_leave(PpsOvhHook hook, uint64 start)
 	if (start == 0)
 		return;
 	pg_atomic_fetch_add_u64(&pps_shared->ovh.hook_timed_ns[hook],
-							pps_ovh_clock_ns() - start);
+							pps_ovh_hook_clock(hook) - start);
 	pg_atomic_fetch_add_u64(&pps_shared->ovh.hook_timed[hook], 1);
 }
 

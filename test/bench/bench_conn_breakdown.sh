@@ -34,8 +34,9 @@
 # Environment knobs (defaults in brackets):
 #   DURATION [20]  seconds per run
 #   PGBENCH_CLIENTS [4], PGBENCH_THREADS [2], SCALE [10]
-#   EBPF_SYSCALLS [on]  off: pg_postmaster_stats.ebpf_syscalls = off (no
-#                       program on the machine's system calls)
+#   EBPF_SYSCALLS [on]  pg_postmaster_stats.ebpf_syscalls for the runs (on,
+#                       unlike the setting's default, shows the programs on
+#                       the machine's system calls; off: none there)
 #   PERF [1 if perf works]  0: skip the perf breakdown
 #   PERF_HZ [2999]  samples per second and CPU
 #
@@ -58,14 +59,13 @@ ext_cluster breakdown
 DATADIR=$WORK/breakdown
 wait_source "$PORT" ebpf t
 EBPF_SYSCALLS=${EBPF_SYSCALLS:-on}
-if [[ $EBPF_SYSCALLS == off ]]; then
-	set_reload "$PORT" pg_postmaster_stats.ebpf_syscalls off
-	for ((i = 0; i < 100; i++)); do
-		[[ $(q "$PORT" "SELECT detail LIKE '%system calls not traced%' FROM pg_postmaster_stats_sources WHERE source = 'ebpf'") == t ]] && break
-		pause 0.2
-	done
-	wait_source "$PORT" ebpf t
-fi
+set_reload "$PORT" pg_postmaster_stats.ebpf_syscalls "$EBPF_SYSCALLS"
+want_untraced=$([[ $EBPF_SYSCALLS == off ]] && echo t || echo f)
+for ((i = 0; i < 100; i++)); do
+	[[ $(q "$PORT" "SELECT active AND (detail LIKE '%system calls not traced%') = '$want_untraced' FROM pg_postmaster_stats_sources WHERE source = 'ebpf'") == t ]] && break
+	pause 0.2
+done
+wait_source "$PORT" ebpf t
 pgbench_init "$PORT"
 
 # every row: "component calls cpu_seconds"

@@ -11,7 +11,9 @@
 # watched postmaster.  What that costs an unrelated process is measured with
 # a process that does little else than system calls: dd with 1-byte blocks
 # (COUNT reads and COUNT writes).  One cluster with the extension runs all
-# along; rounds alternate between its eBPF source on and off
+# along, with pg_postmaster_stats.ebpf_syscalls = on (the setting that puts
+# programs there; off by default); rounds alternate between its eBPF source
+# on and off
 # (pg_postmaster_stats.ebpf, reloaded: off detaches the programs), so both
 # sides see the same machine.  The loader attaches at most one set per
 # postmaster (a second loader is refused), so this is the cost per
@@ -38,6 +40,12 @@ MAX_CONNECTIONS=100
 bench_setup
 
 ext_cluster syscalls
+# the programs on every system call are what this measures (off by default)
+set_reload "$PORT" pg_postmaster_stats.ebpf_syscalls on
+for ((i = 0; i < 100; i++)); do
+	[[ $(q "$PORT" "SELECT active AND detail NOT LIKE '%system calls not traced%' FROM pg_postmaster_stats_sources WHERE source = 'ebpf'") == t ]] && break
+	pause 0.2
+done
 wait_source "$PORT" ebpf t
 
 # ns of wall time for one dd run

@@ -57,9 +57,10 @@ result() {
 scen_cluster() {
 	local name=$1 port=$2 deadline
 	shift 2
+	# ebpf_syscalls on: the scenarios compare our fork times with other tools
 	make_cluster "$name" "$port" yes \
 		"pg_postmaster_stats.sample_interval = '$SAMPLE_INTERVAL'" \
-		"pg_postmaster_stats.ebpf = on" "$@"
+		"pg_postmaster_stats.ebpf = on" "pg_postmaster_stats.ebpf_syscalls = on" "$@"
 	q "$port" "CREATE EXTENSION IF NOT EXISTS pg_postmaster_stats" >/dev/null
 	scen_attach "$name" "$port"
 }
