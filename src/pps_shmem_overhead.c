@@ -95,7 +95,7 @@ pps_ovh_hook_row(PpsOvhRow *r, const char *name, PpsOvhHook hook)
 	pps_ovh_row(r, name, calls, (double) ns * PPS_OVH_HOOK_SAMPLE_EVERY);
 	snprintf(r->detail, sizeof(r->detail),
 			 "exact call count; %s measured on 1 call in %d (%llu timed calls, %.0f ns each), each standing for the %d calls it starts",
-			 hook == PPS_OVH_AUTH_HOOK ? "thread CPU time" : "wall time",
+			 pps_ovh_hook_cpu_timed(hook) ? "thread CPU time" : "wall time",
 			 PPS_OVH_HOOK_SAMPLE_EVERY, (unsigned long long) timed,
 			 timed > 0 ? (double) ns / timed : 0.0, PPS_OVH_HOOK_SAMPLE_EVERY);
 }

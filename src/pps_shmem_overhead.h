@@ -52,10 +52,16 @@ pps_ovh_thread_cpu_ns(void)
  * short to be preempted often and too frequent for a system call: the
  * vDSO's monotonic clock.
  */
+static inline bool
+pps_ovh_hook_cpu_timed(PpsOvhHook hook)
+{
+	return hook == PPS_OVH_AUTH_HOOK;
+}
+
 static inline uint64
 pps_ovh_hook_clock(PpsOvhHook hook)
 {
-	return hook == PPS_OVH_AUTH_HOOK ? pps_ovh_thread_cpu_ns() : pps_ovh_clock_ns();
+	return pps_ovh_hook_cpu_timed(hook) ? pps_ovh_thread_cpu_ns() : pps_ovh_clock_ns();
 }
 
 /* Count a hook call; returns its start time when this call is timed, else 0. */

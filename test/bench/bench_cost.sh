@@ -241,7 +241,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # (server CPU per transaction), RUN_NEIGHBOUR_PCT (the other, idle cluster's
 # CPU during the run, % of one core), RUN_SCRAPES, RUN_FAILED, RUN_BPF.
 measure() {
-	local side=$1 port dir other n0 c0 c1 o0 o1 e0=0 e1=0 s0 f0 t0 t1 deadline
+	local side=$1 port dir other n0 c0 c1 o0 o1 e0=0 e1=0 s0 f0 t0 t1
 	shift
 	if [[ $side == with ]]; then
 		with_state on
@@ -264,11 +264,7 @@ measure() {
 	pgbench_once "$port" "$@"
 	rm -f "$WORK/scraping"
 	[[ -n $PGB_TPS && -n $PGB_TX ]] || die "no tps in pgbench output"
-	# the backends' CPU reaches the postmaster's cutime when it reaps them
-	deadline=$((SECONDS + 30))
-	while (($(cluster_children "$dir") > n0)) && ((SECONDS < deadline)); do
-		sleep 0.1
-	done
+	wait_reaped "$dir" "$n0"
 	c1=$(cluster_cpu_ticks "$dir")
 	o1=$(cluster_cpu_ticks "$other")
 	[[ $side == with ]] && e1=$(exporter_ticks)

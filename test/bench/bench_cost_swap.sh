@@ -84,18 +84,14 @@ preload() {
 
 # measure NAME PORT PGBENCH_ARGS...: RUN_CPU_US, server CPU per transaction
 measure() {
-	local name=$1 port=$2 n0 c0 c1 deadline
+	local name=$1 port=$2 n0 c0 c1
 	shift 2
 	q "$port" "CHECKPOINT" >/dev/null
 	n0=$(cluster_children "$WORK/$name")
 	c0=$(cluster_cpu_ticks "$WORK/$name")
 	pgbench_once "$port" "$@"
 	[[ -n $PGB_TX && $PGB_TX -gt 0 ]] || die "no transactions in pgbench output"
-	# the backends' CPU reaches the postmaster's cutime when it reaps them
-	deadline=$((SECONDS + 30))
-	while (($(cluster_children "$WORK/$name") > n0)) && ((SECONDS < deadline)); do
-		sleep 0.1
-	done
+	wait_reaped "$WORK/$name" "$n0"
 	c1=$(cluster_cpu_ticks "$WORK/$name")
 	RUN_CPU_US=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v tx="$PGB_TX" \
 		'BEGIN { printf "%.2f", c * 1e6 / hz / tx }')

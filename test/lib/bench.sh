@@ -593,6 +593,16 @@ cluster_cpu_ticks() {
 	echo "$total"
 }
 
+# wait_reaped DATADIR N0: until the postmaster has no more than N0 children
+# (at most 30 s): the backends' CPU reaches its cutime when it reaps them,
+# so a run's CPU is complete only then
+wait_reaped() {
+	local deadline=$((SECONDS + 30))
+	while (($(cluster_children "$1") > $2)) && ((SECONDS < deadline)); do
+		sleep 0.1
+	done
+}
+
 # cluster_children DATADIR: how many children the postmaster has now
 cluster_children() {
 	local pm
@@ -615,7 +625,7 @@ cluster_children() {
 # then B,A, so a trend in the machine during the run (thermal, noisy
 # neighbours, page cache) cannot favour one side.
 compare_tps() {
-	local name=$1 a=$2 b=$3 r side c0 c1 n0 deadline srv tot
+	local name=$1 a=$2 b=$3 r side c0 c1 n0 srv tot
 	shift 3
 	local -a ra=() rb=() sa=() sb=() ta=() tb=() order
 	local hz
@@ -635,12 +645,7 @@ compare_tps() {
 			pgbench_once "$AB_PORT" "$@"
 			[[ -n $PGB_TPS ]] || die "no tps in pgbench output"
 			if [[ ${AB_CPU:-0} == 1 ]]; then
-				# the backends' CPU reaches the postmaster's cutime when it
-				# reaps them: wait until they are all gone
-				deadline=$((SECONDS + 30))
-				while (($(cluster_children "$AB_DATADIR") > n0)) && ((SECONDS < deadline)); do
-					sleep 0.1
-				done
+				wait_reaped "$AB_DATADIR" "$n0"
 				c1=$(cluster_cpu_ticks "$AB_DATADIR")
 				read -r srv tot <<<"$(awk -v c="$((c1 - c0))" -v hz="$hz" -v tx="$PGB_TX" -v cl="$PGB_CLIENT_CPU_S" \
 					'BEGIN { printf "%.2f %.2f\n", c * 1e6 / hz / tx, (c / hz + cl) * 1e6 / tx }')"
